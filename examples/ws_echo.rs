@@ -1,0 +1,82 @@
+//! `ws_echo`: a WebSocket echo server, the core that Autobahn tests.
+//!
+//! ```text
+//! cargo run --release --example ws_echo [ADDR]      # default 127.0.0.1:9001
+//! ```
+//!
+//! Every accepted connection gets its own thread (see `src/server.rs`),
+//! which reads the HTTP Upgrade request from the raw socket, answers
+//! `101 Switching Protocols`, then echoes every text and binary message
+//! back until the client closes. Pings are answered by the library.
+//! `RUST_LOG=trace` prints every frame's fields. Runs until Ctrl-C.
+//!
+//! Try it: `cargo run --example ws_client ws://127.0.0.1:9001`, or from a
+//! browser's console: `ws = new WebSocket("ws://127.0.0.1:9001");
+//! ws.onmessage = e => console.log(e.data); ws.send("hi")`.
+
+use std::time::Duration;
+
+use wirelab::server::{Server, ServerConfig};
+use wirelab::websocket::{self, CloseCode, CloseFrame, Error, Message, ServerOptions};
+
+/// A connection silent this long is closed with 1001 (going away).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+fn main() {
+    wirelab::init_logging();
+    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9001".to_string());
+    let server = match Server::bind(&addr, ServerConfig::default()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ws_echo: cannot listen on {addr}: {e}");
+            std::process::exit(1);
+        }
+    };
+    let local = server.local_addr();
+    println!("ws_echo: WebSocket echo server on ws://{local}/");
+    println!("  try: cargo run --example ws_client ws://{local}/");
+    println!("  or:  RUST_LOG=trace cargo run --example ws_echo   (every frame's fields)");
+    println!("  Ctrl-C to stop");
+
+    let options = ServerOptions::default();
+    server.run(move |stream, info| {
+        let mut ws = match websocket::accept(stream, &options) {
+            Ok(ws) => ws,
+            Err(e) => {
+                log::info!("{info}: handshake failed: {e}");
+                return;
+            }
+        };
+        log::info!("{info}: WebSocket open");
+        let _ = ws.set_read_timeout(Some(IDLE_TIMEOUT));
+        let mut echoed = 0u64;
+        loop {
+            match ws.read() {
+                Ok(message @ (Message::Text(_) | Message::Binary(_))) => {
+                    log::debug!("{info}: echo {} bytes", message.len());
+                    if let Err(e) = ws.send(message) {
+                        log::info!("{info}: send failed: {e}");
+                        break;
+                    }
+                    echoed += 1;
+                }
+                Ok(Message::Close(frame)) => {
+                    let why = frame.map_or("no status".to_string(), |f| f.to_string());
+                    log::info!("{info}: closed by client ({why}) after {echoed} messages");
+                    break;
+                }
+                Ok(_) => {} // ping (already answered) or pong
+                Err(e) if e.is_timeout() => {
+                    log::info!("{info}: idle for {IDLE_TIMEOUT:?}, closing");
+                    let _ = ws.close(Some(CloseFrame::new(CloseCode::GOING_AWAY, "idle")));
+                    break;
+                }
+                Err(Error::ConnectionClosed) => break,
+                Err(e) => {
+                    log::info!("{info}: {e}");
+                    break;
+                }
+            }
+        }
+    });
+}

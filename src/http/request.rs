@@ -1,0 +1,432 @@
+//! Reading an HTTP/1.x request head from a buffered byte stream.
+//!
+//! An HTTP/1.1 request is text on top of TCP's byte stream (RFC 9112 §2.1):
+//!
+//! ```text
+//! GET /chat HTTP/1.1\r\n          <- request line: method, target, version
+//! Host: 127.0.0.1:8080\r\n        <- header fields, one per line
+//! Upgrade: websocket\r\n
+//! \r\n                            <- an empty line ends the head
+//! ```
+//!
+//! TCP gives no message boundaries, so the parser finds them itself: it reads
+//! line by line until the empty line. Every size the peer controls is capped
+//! by [`Limits`], and each cap maps to its own status code, so a hostile or
+//! broken client gets a precise answer (414, 431, 400...) and the server never
+//! buffers more than the limits allow. The parser works on any
+//! [`BufRead`], so the tests feed it byte slices without a socket.
+
+use std::fmt;
+use std::io::{self, BufRead};
+
+use super::{Headers, HttpError, Version};
+
+/// Caps on what a peer may make the parser read or store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest request line, CRLF included; longer gets 414 URI Too Long.
+    pub max_request_line: usize,
+    /// Longest header line, CRLF included; longer gets 431.
+    pub max_header_line: usize,
+    /// Most header fields; more gets 431.
+    pub max_headers: usize,
+    /// Most bytes in the whole head (request line + headers); more gets 431.
+    pub max_head_bytes: usize,
+    /// Largest request body; larger gets 413 Content Too Large.
+    pub max_body: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_request_line: 8 * 1024,
+            max_header_line: 8 * 1024,
+            max_headers: 100,
+            max_head_bytes: 64 * 1024,
+            max_body: 1024 * 1024,
+        }
+    }
+}
+
+/// A parsed request head: request line and header fields (no body).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestHead {
+    /// The method token, case-sensitive as the RFC says (`GET`, `POST`...).
+    pub method: String,
+    /// The request target as sent: usually origin-form, `/path?query`.
+    pub target: String,
+    /// The protocol version from the request line.
+    pub version: Version,
+    /// The header fields, in arrival order.
+    pub headers: Headers,
+    /// Bytes the head occupied on the wire, CRLFs included.
+    pub wire_len: usize,
+}
+
+impl RequestHead {
+    /// The path part of the target (before `?`).
+    pub fn path(&self) -> &str {
+        self.target.split_once('?').map_or(&self.target, |(p, _)| p)
+    }
+
+    /// The query part of the target (after `?`), if any.
+    pub fn query(&self) -> Option<&str> {
+        self.target.split_once('?').map(|(_, q)| q)
+    }
+
+    /// Whether the client asked to keep the connection open after this
+    /// exchange: HTTP/1.1 is persistent unless `Connection: close`; HTTP/1.0
+    /// closes unless `Connection: keep-alive` (RFC 9112 §9.3).
+    pub fn keep_alive(&self) -> bool {
+        if self.headers.has_token("connection", "close") {
+            return false;
+        }
+        match self.version {
+            Version::Http10 => self.headers.has_token("connection", "keep-alive"),
+            Version::Http11 => true,
+        }
+    }
+}
+
+impl fmt::Display for RequestHead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {}", self.method, self.target, self.version)
+    }
+}
+
+/// Reads one request head from `reader`, enforcing `limits`.
+///
+/// Returns `Ok(None)` when the stream ends cleanly before the first byte of
+/// a request: the normal end of a keep-alive connection. Leaves the reader
+/// positioned at the first byte after the head (the body, or the next
+/// pipelined request, or WebSocket frames after an Upgrade).
+pub fn read_head<R: BufRead>(reader: &mut R, limits: &Limits) -> Result<Option<RequestHead>, HttpError> {
+    let mut total = 0usize;
+    let mut line = Vec::new();
+
+    // RFC 9112 §2.2: a server SHOULD ignore at least one empty line received
+    // before the request line. Ignore a few, not an endless stream of them.
+    let mut empty_lines = 0;
+    loop {
+        line.clear();
+        let n =
+            read_line(reader, &mut line, limits.max_request_line).map_err(|e| e.or_too_long(HttpError::UriTooLong))?;
+        if n == 0 {
+            return if total == 0 {
+                Ok(None)
+            } else {
+                Err(HttpError::Incomplete)
+            };
+        }
+        total += n;
+        if !trim_eol(&line).is_empty() {
+            break;
+        }
+        empty_lines += 1;
+        if empty_lines > 4 {
+            return Err(HttpError::BadRequest("empty lines instead of a request line"));
+        }
+    }
+    let (method, target, version) = parse_request_line(trim_eol(&line))?;
+
+    let mut headers = Headers::new();
+    loop {
+        line.clear();
+        let budget = limits.max_header_line.min(limits.max_head_bytes.saturating_sub(total));
+        let n = read_line(reader, &mut line, budget).map_err(|e| e.or_too_long(HttpError::HeadersTooLarge))?;
+        if n == 0 {
+            return Err(HttpError::Incomplete);
+        }
+        total += n;
+        let field = trim_eol(&line);
+        if field.is_empty() {
+            break;
+        }
+        if headers.len() == limits.max_headers {
+            return Err(HttpError::HeadersTooLarge);
+        }
+        let (name, value) = parse_field(field)?;
+        headers.append(name, value);
+    }
+    Ok(Some(RequestHead {
+        method,
+        target,
+        version,
+        headers,
+        wire_len: total,
+    }))
+}
+
+/// Why [`read_line`] stopped.
+pub(crate) enum LineError {
+    Io(io::Error),
+    TooLong,
+}
+
+impl LineError {
+    pub(crate) fn or_too_long(self, too_long: HttpError) -> HttpError {
+        match self {
+            LineError::TooLong => too_long,
+            LineError::Io(e) => HttpError::from_io(e),
+        }
+    }
+}
+
+/// Appends one line, LF included, to `out`; reads at most `max` bytes.
+/// Returns the bytes read (0 at end of stream before any byte).
+pub(crate) fn read_line<R: BufRead>(reader: &mut R, out: &mut Vec<u8>, max: usize) -> Result<usize, LineError> {
+    loop {
+        let available = match reader.fill_buf() {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(LineError::Io(e)),
+        };
+        if available.is_empty() {
+            // End of stream: a clean end only if nothing of the line came.
+            return if out.is_empty() {
+                Ok(0)
+            } else {
+                Err(LineError::Io(io::ErrorKind::UnexpectedEof.into()))
+            };
+        }
+        let room = max.saturating_sub(out.len());
+        let window = &available[..available.len().min(room)];
+        if let Some(i) = window.iter().position(|&b| b == b'\n') {
+            out.extend_from_slice(&window[..=i]);
+            reader.consume(i + 1);
+            return Ok(out.len());
+        }
+        if window.len() < available.len() || room == 0 {
+            return Err(LineError::TooLong);
+        }
+        let n = window.len();
+        out.extend_from_slice(window);
+        reader.consume(n);
+        if out.len() >= max {
+            return Err(LineError::TooLong);
+        }
+    }
+}
+
+/// Strips the line ending: CRLF, or a bare LF, which RFC 9112 §2.2 lets a
+/// recipient accept as a line terminator.
+pub(crate) fn trim_eol(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// `method SP request-target SP HTTP-version` (RFC 9112 §3).
+fn parse_request_line(line: &[u8]) -> Result<(String, String, Version), HttpError> {
+    let mut parts = line.split(|&b| b == b' ');
+    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(HttpError::BadRequest("request line is not `METHOD TARGET HTTP/x.y`"));
+    };
+    if method.is_empty() || !method.iter().all(|&b| is_tchar(b)) {
+        return Err(HttpError::BadRequest("method is not a token"));
+    }
+    if target.is_empty() || !target.iter().all(|&b| b.is_ascii_graphic()) {
+        return Err(HttpError::BadRequest("request target contains spaces or control bytes"));
+    }
+    let version = parse_version(version)?;
+    // Every byte checked above is ASCII.
+    Ok((
+        String::from_utf8_lossy(method).into_owned(),
+        String::from_utf8_lossy(target).into_owned(),
+        version,
+    ))
+}
+
+/// `HTTP/DIGIT.DIGIT`; major 1 is served, any other major gets 505.
+pub(crate) fn parse_version(v: &[u8]) -> Result<Version, HttpError> {
+    match v {
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor] if major.is_ascii_digit() && minor.is_ascii_digit() => {
+            match (major - b'0', minor - b'0') {
+                (1, 0) => Ok(Version::Http10),
+                // "HTTP/1.2" would be a later minor version of 1.x: RFC 9110
+                // §6.2 says to treat it as the highest minor we support.
+                (1, _) => Ok(Version::Http11),
+                _ => Err(HttpError::VersionNotSupported),
+            }
+        }
+        _ => Err(HttpError::BadRequest("malformed HTTP version")),
+    }
+}
+
+/// `field-name ":" OWS field-value OWS` (RFC 9112 §5).
+pub(crate) fn parse_field(line: &[u8]) -> Result<(String, String), HttpError> {
+    if line[0] == b' ' || line[0] == b'\t' {
+        // obs-fold: RFC 9112 §5.2 lets a server reject it with 400.
+        return Err(HttpError::BadRequest("obsolete line folding in a header"));
+    }
+    let colon = line
+        .iter()
+        .position(|&b| b == b':')
+        .ok_or(HttpError::BadRequest("header line without a colon"))?;
+    let name = &line[..colon];
+    // No whitespace is allowed between name and colon (§5.1): a classic
+    // request-smuggling vector, so it is a 400, not something to trim.
+    if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
+        return Err(HttpError::BadRequest("header name is not a token"));
+    }
+    let value = trim_ows(&line[colon + 1..]);
+    if value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        return Err(HttpError::BadRequest("control byte in a header value"));
+    }
+    Ok((
+        String::from_utf8_lossy(name).into_owned(),
+        String::from_utf8_lossy(value).into_owned(),
+    ))
+}
+
+fn trim_ows(mut v: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = v {
+        v = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = v {
+        v = rest;
+    }
+    v
+}
+
+/// `tchar` from RFC 9110 §5.6.2: the characters allowed in a token.
+pub(crate) fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(bytes: &[u8]) -> Result<Option<RequestHead>, HttpError> {
+        read_head(&mut &bytes[..], &Limits::default())
+    }
+
+    #[test]
+    fn parses_a_websocket_upgrade_request() {
+        let raw =
+            b"GET /chat?room=1 HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection:  Upgrade \r\n\r\n";
+        let head = parse(raw).unwrap().unwrap();
+        assert_eq!(head.method, "GET");
+        assert_eq!(head.path(), "/chat");
+        assert_eq!(head.query(), Some("room=1"));
+        assert_eq!(head.version, Version::Http11);
+        assert_eq!(head.headers.get("connection"), Some("Upgrade"));
+        assert_eq!(head.wire_len, raw.len());
+    }
+
+    #[test]
+    fn leaves_the_bytes_after_the_head_unread() {
+        let raw = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n\x81\x80rest";
+        let mut reader = &raw[..];
+        parse_from(&mut reader);
+        assert_eq!(reader, b"\x81\x80rest");
+    }
+
+    fn parse_from(reader: &mut &[u8]) {
+        read_head(reader, &Limits::default()).unwrap().unwrap();
+    }
+
+    #[test]
+    fn accepts_bare_lf_and_leading_empty_lines() {
+        let head = parse(b"\r\nGET / HTTP/1.0\nHost: a\n\n").unwrap().unwrap();
+        assert_eq!(head.version, Version::Http10);
+    }
+
+    #[test]
+    fn clean_eof_before_a_request_is_not_an_error() {
+        assert_eq!(parse(b"").unwrap(), None);
+    }
+
+    #[test]
+    fn eof_inside_a_head_is_incomplete() {
+        assert_eq!(parse(b"GET / HTTP/1.1\r\nHost: a\r\n"), Err(HttpError::Incomplete));
+        assert_eq!(parse(b"GET / HT"), Err(HttpError::Incomplete));
+    }
+
+    #[test]
+    fn malformed_request_lines_are_400() {
+        for raw in [
+            &b"GET /\r\n\r\n"[..],
+            b"GET  / HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/1.1 extra\r\n\r\n",
+            b"G(T / HTTP/1.1\r\n\r\n",
+            b"GET /a\x01b HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/1\r\n\r\n",
+            b"GET / http/1.1\r\n\r\n",
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
+        ] {
+            assert_eq!(
+                parse(raw).unwrap_err().status(),
+                400,
+                "{:?}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+    }
+
+    #[test]
+    fn other_major_versions_are_505() {
+        assert_eq!(parse(b"GET / HTTP/2.0\r\n\r\n"), Err(HttpError::VersionNotSupported));
+    }
+
+    #[test]
+    fn malformed_header_lines_are_400() {
+        for raw in [
+            &b"GET / HTTP/1.1\r\nHost a\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nHost : a\r\n\r\n",
+            b"GET / HTTP/1.1\r\n: a\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n",
+            b"GET / HTTP/1.1\r\nX: a\x00b\r\n\r\n",
+        ] {
+            assert_eq!(
+                parse(raw).unwrap_err().status(),
+                400,
+                "{:?}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+    }
+
+    #[test]
+    fn a_long_request_line_is_414_without_reading_it_all() {
+        let mut raw = b"GET /".to_vec();
+        raw.extend(std::iter::repeat(b'a').take(1 << 20));
+        let mut reader = &raw[..];
+        let err = read_head(&mut reader, &Limits::default()).unwrap_err();
+        assert_eq!(err, HttpError::UriTooLong);
+        assert!(reader.len() > (1 << 20) - 16 * 1024, "stopped reading near the limit");
+    }
+
+    #[test]
+    fn too_many_or_too_long_headers_are_431() {
+        let limits = Limits::default();
+        let mut many = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..=limits.max_headers {
+            many.extend(format!("X-{i}: y\r\n").bytes());
+        }
+        many.extend(b"\r\n");
+        assert_eq!(parse(&many), Err(HttpError::HeadersTooLarge));
+
+        let mut long = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        long.extend(std::iter::repeat(b'a').take(limits.max_header_line));
+        long.extend(b"\r\n\r\n");
+        assert_eq!(parse(&long), Err(HttpError::HeadersTooLarge));
+
+        let small = Limits {
+            max_head_bytes: 50,
+            ..limits
+        };
+        let big_total = b"GET / HTTP/1.1\r\nA: 0123456789\r\nB: 0123456789\r\nC: 0123456789\r\n\r\n";
+        assert_eq!(read_head(&mut &big_total[..], &small), Err(HttpError::HeadersTooLarge));
+    }
+
+    #[test]
+    fn keep_alive_follows_the_version_defaults() {
+        let h = |raw: &[u8]| parse(raw).unwrap().unwrap().keep_alive();
+        assert!(h(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+        assert!(!h(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"));
+        assert!(!h(b"GET / HTTP/1.0\r\n\r\n"));
+        assert!(h(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
+    }
+}

@@ -1,0 +1,220 @@
+//! The client side: connect to a `ws://` URL (RFC 6455 §3, §4.1).
+//!
+//! What a browser does for `new WebSocket("ws://host:port/path")`, step by
+//! step: resolve the host, open a TCP connection (the three-way handshake
+//! happens inside `connect`), send the Upgrade request with a fresh random
+//! key, read the response and check every header the RFC says to check,
+//! then speak frames, masking each one.
+
+use std::io::{BufReader, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use super::error::{Error, Result};
+use super::handshake::{self, HandshakeError};
+use super::{Config, Role, WebSocket};
+use crate::http::{read_response_head, Limits};
+
+/// Options for [`connect_with`].
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Limits and timing of the connection.
+    pub config: Config,
+    /// Subprotocols to offer, in order of preference.
+    pub protocols: Vec<String>,
+    /// An `Origin` header to send (browsers always do; other clients may).
+    pub origin: Option<String>,
+    /// Timeout of the TCP connect and of each read during the handshake.
+    pub handshake_timeout: Duration,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            config: Config::default(),
+            protocols: Vec::new(),
+            origin: None,
+            handshake_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The parts of a `ws://` URL (§3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WsUrl {
+    /// Host name or IP address (IPv6 without brackets).
+    pub host: String,
+    /// Port; 80 when the URL has none.
+    pub port: u16,
+    /// Path and query, at least `/`.
+    pub resource: String,
+}
+
+impl WsUrl {
+    /// Parses `ws://host[:port][/path][?query]`. `wss://` is refused: TLS
+    /// is out of this crate's scope (see `docs/known-limitations.md`).
+    pub fn parse(url: &str) -> Result<WsUrl, HandshakeError> {
+        let rest = match url.split_once("://") {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("ws") => rest,
+            Some((scheme, _)) if scheme.eq_ignore_ascii_case("wss") => {
+                return Err(HandshakeError::Url(
+                    "wss:// needs TLS, which wirelab does not implement".into(),
+                ))
+            }
+            _ => return Err(HandshakeError::Url(format!("{url}: expected ws://host[:port]/path"))),
+        };
+        // §3: fragment identifiers are not allowed.
+        if rest.contains('#') {
+            return Err(HandshakeError::Url("a ws:// URL cannot have a #fragment".into()));
+        }
+        let split = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, resource) = rest.split_at(split);
+        let resource = match resource {
+            "" => "/".to_string(),
+            r if r.starts_with('?') => format!("/{r}"),
+            r => r.to_string(),
+        };
+        if authority.contains('@') {
+            return Err(HandshakeError::Url("user info in a ws:// URL is not supported".into()));
+        }
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let (host, after) = v6
+                .split_once(']')
+                .ok_or_else(|| HandshakeError::Url("unclosed [ in an IPv6 address".into()))?;
+            (host, after.strip_prefix(':'))
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (authority, None),
+            }
+        };
+        if host.is_empty() {
+            return Err(HandshakeError::Url("no host".into()));
+        }
+        let port = match port {
+            None => 80,
+            Some(p) => p
+                .parse::<u16>()
+                .map_err(|_| HandshakeError::Url(format!("bad port {p:?}")))?,
+        };
+        if resource.bytes().any(|b| !b.is_ascii_graphic()) {
+            return Err(HandshakeError::Url(
+                "the path must be ASCII without spaces (percent-encode it)".into(),
+            ));
+        }
+        Ok(WsUrl {
+            host: host.to_string(),
+            port,
+            resource,
+        })
+    }
+
+    /// The `Host` header value: the host, with the port unless it is 80.
+    pub fn host_header(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        if self.port == 80 {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+}
+
+/// Connects to a `ws://` URL with default options.
+pub fn connect(url: &str) -> Result<WebSocket> {
+    connect_with(url, &ClientConfig::default())
+}
+
+/// Connects to a `ws://` URL: TCP connect, Upgrade request, validation of
+/// the 101 response (§4.1). Fails with [`Error::Handshake`] if the server
+/// answers anything else.
+pub fn connect_with(url: &str, options: &ClientConfig) -> Result<WebSocket> {
+    let url = WsUrl::parse(url)?;
+    let addrs: Vec<SocketAddr> = (url.host.as_str(), url.port).to_socket_addrs()?.collect();
+    let mut last_error = None;
+    let mut stream = None;
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, options.handshake_timeout) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last_error = Some(e),
+        }
+    }
+    let Some(stream) = stream else {
+        return Err(Error::Io(
+            last_error.unwrap_or_else(|| std::io::ErrorKind::NotFound.into()),
+        ));
+    };
+    client_handshake(stream, &url, options)
+}
+
+/// Runs the client handshake on an open TCP connection.
+pub fn client_handshake(mut stream: TcpStream, url: &WsUrl, options: &ClientConfig) -> Result<WebSocket> {
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(options.handshake_timeout))?;
+    stream.set_write_timeout(Some(options.handshake_timeout))?;
+    let key = handshake::generate_key();
+    let request = handshake::client_request(
+        &url.host_header(),
+        &url.resource,
+        &key,
+        &options.protocols,
+        options.origin.as_deref(),
+    );
+    stream.write_all(&request)?;
+
+    let mut reader = BufReader::new(stream);
+    let head = read_response_head(&mut reader, &Limits::default()).map_err(HandshakeError::Http)?;
+    let protocol = handshake::check_response(&head, &key, &options.protocols)?;
+    let leftover = reader.buffer().to_vec();
+    let stream = reader.into_inner();
+    stream.set_read_timeout(None)?;
+    stream.set_write_timeout(None)?;
+    log::debug!("connected to ws://{}{}", url.host_header(), url.resource);
+    WebSocket::from_upgraded(stream, Role::Client, &options.config, &leftover, protocol)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_usual_urls() {
+        let u = WsUrl::parse("ws://127.0.0.1:9001").unwrap();
+        assert_eq!((u.host.as_str(), u.port, u.resource.as_str()), ("127.0.0.1", 9001, "/"));
+        let u = WsUrl::parse("ws://example.com/chat?room=1").unwrap();
+        assert_eq!(
+            (u.port, u.resource.as_str(), u.host_header()),
+            (80, "/chat?room=1", "example.com".into())
+        );
+        let u = WsUrl::parse("ws://[::1]:8080?x").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.resource.as_str(), u.host_header()),
+            ("::1", "/?x", "[::1]:8080".into())
+        );
+        let u = WsUrl::parse("WS://h").unwrap();
+        assert_eq!(u.host, "h");
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_connect_to() {
+        for bad in [
+            "wss://example.com/",
+            "http://example.com/",
+            "ws://",
+            "ws://:80/",
+            "ws://h:99999/",
+            "ws://h/#frag",
+            "ws://h/a b",
+            "example.com",
+        ] {
+            assert!(WsUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,403 @@
+//! A WebSocket connection on a `TcpStream`, whole or split in two halves.
+//!
+//! TCP is full duplex: the two directions of a connection are independent
+//! byte streams (`002_16f43eb7968fc798.txt` makes this point; `tests/transport.rs`
+//! shows it). A blocking API hides that if reading and writing share one
+//! object behind one `&mut`: while a thread waits in `read`, nothing can be
+//! sent. [`WebSocket::split`] gives the two directions to two threads:
+//!
+//! - the [`Reader`] owns one handle of the socket and the receiving state;
+//! - the [`Writer`] (cloneable) shares the other handle behind a mutex,
+//!   together with the close state.
+//!
+//! The reader must sometimes write: a pong for every ping (§5.5.2), a close
+//! frame in reply to the peer's (§5.5.1), a close frame with an error code
+//! before failing the connection (§7.1.7). It writes through the same
+//! mutex, so those frames never interleave with the application's: each
+//! frame is written whole under the lock, in one `write_all`.
+
+use std::io::Write;
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use super::error::{Error, Result};
+use super::frame::OpCode;
+use super::message::{CloseFrame, Message};
+use super::protocol::{Encoder, Receiver};
+use super::{Config, Role};
+use crate::server::drain;
+
+/// Where the connection is in the closing handshake (§7), as the writing
+/// side sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CloseState {
+    /// Messages flow both ways.
+    Open,
+    /// We sent a close frame and wait for the peer's; we may send nothing more.
+    CloseSent,
+    /// The handshake finished or the connection failed.
+    Closed,
+}
+
+#[derive(Debug)]
+struct WriteSide {
+    stream: TcpStream,
+    encoder: Encoder,
+    state: CloseState,
+}
+
+impl WriteSide {
+    fn write_frame(&mut self, fin: bool, opcode: OpCode, payload: &[u8]) -> Result<()> {
+        let bytes = self.encoder.frame(fin, opcode, payload);
+        let result = self.stream.write_all(bytes);
+        self.after_write(result)
+    }
+
+    fn after_write(&mut self, result: std::io::Result<()>) -> Result<()> {
+        if let Err(e) = result {
+            // Part of a frame may have left: the stream can no longer be
+            // trusted to be at a frame boundary. Give up on the connection.
+            self.state = CloseState::Closed;
+            let _ = self.stream.shutdown(Shutdown::Both);
+            return Err(Error::Io(e));
+        }
+        Ok(())
+    }
+
+    fn check_open(&self) -> Result<()> {
+        match self.state {
+            CloseState::Open => Ok(()),
+            CloseState::CloseSent => Err(Error::AlreadyClosing),
+            CloseState::Closed => Err(Error::ConnectionClosed),
+        }
+    }
+}
+
+/// The sending half. Cheap to clone; every clone sends on the same
+/// connection, one whole frame at a time.
+#[derive(Clone, Debug)]
+pub struct Writer {
+    side: Arc<Mutex<WriteSide>>,
+    role: Role,
+}
+
+impl Writer {
+    fn lock(&self) -> MutexGuard<'_, WriteSide> {
+        // A panic while holding the lock cannot leave a half-written frame
+        // in our state (the bytes are in the kernel or not): recover.
+        self.side.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sends a message as one frame. A `Message::Close` starts the closing
+    /// handshake; after it, sending anything fails with
+    /// [`Error::AlreadyClosing`].
+    pub fn send(&self, message: Message) -> Result<()> {
+        let mut side = self.lock();
+        side.check_open()?;
+        let side = &mut *side;
+        let bytes = side.encoder.message(&message)?;
+        let result = side.stream.write_all(bytes);
+        side.after_write(result)?;
+        if let Message::Close(frame) = &message {
+            log::debug!(
+                "close sent: {}",
+                frame.as_ref().map_or("(no code)".to_string(), |f| f.to_string())
+            );
+            side.state = CloseState::CloseSent;
+        }
+        Ok(())
+    }
+
+    /// Sends a text message.
+    pub fn send_text(&self, text: &str) -> Result<()> {
+        self.send_frame(true, OpCode::Text, text.as_bytes())
+    }
+
+    /// Sends a binary message.
+    pub fn send_binary(&self, data: &[u8]) -> Result<()> {
+        self.send_frame(true, OpCode::Binary, data)
+    }
+
+    /// Sends a ping (payload at most 125 bytes).
+    pub fn ping(&self, payload: &[u8]) -> Result<()> {
+        self.send(Message::Ping(payload.to_vec()))
+    }
+
+    /// Starts the closing handshake (§7.1.2). Keep reading afterwards: the
+    /// peer's close frame arrives through the reader, which then ends.
+    pub fn close(&self, frame: Option<CloseFrame>) -> Result<()> {
+        self.send(Message::Close(frame))
+    }
+
+    /// Sends one frame of a data message: a way to send a message in
+    /// fragments (`Text`/`Binary` with `fin = false`, then `Continuation`
+    /// frames, the last with `fin = true`). The caller keeps the order
+    /// right; the peer fails the connection if it is wrong.
+    pub fn send_frame(&self, fin: bool, opcode: OpCode, payload: &[u8]) -> Result<()> {
+        if opcode.is_control() {
+            return Err(Error::InvalidMessage(
+                "send_frame is for data frames; use send for control frames",
+            ));
+        }
+        let mut side = self.lock();
+        side.check_open()?;
+        side.write_frame(fin, opcode, payload)
+    }
+
+    /// Sends bytes that already form complete, valid, unmasked frames, such
+    /// as a broadcast frame encoded once for many subscribers
+    /// ([`super::frame::server_frame`]). Servers only: a client must mask
+    /// every frame with a fresh key.
+    pub fn send_encoded(&self, frames: &[u8]) -> Result<()> {
+        if self.role != Role::Server {
+            return Err(Error::InvalidMessage("pre-encoded frames are unmasked: servers only"));
+        }
+        let mut side = self.lock();
+        side.check_open()?;
+        let result = side.stream.write_all(frames);
+        side.after_write(result)
+    }
+
+    /// Whether the connection can still send messages.
+    pub fn is_open(&self) -> bool {
+        self.lock().state == CloseState::Open
+    }
+
+    /// Sets the socket's write timeout. A write that times out closes the
+    /// connection (a frame may have been cut).
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> Result<()> {
+        Ok(self.lock().stream.set_write_timeout(timeout)?)
+    }
+
+    /// Shuts the TCP connection down in both directions without a closing
+    /// handshake: the reader's blocked `read` returns at once. For dropping
+    /// a peer that does not answer (a dead client, a full outbox).
+    pub fn abort(&self) {
+        let mut side = self.lock();
+        side.state = CloseState::Closed;
+        let _ = side.stream.shutdown(Shutdown::Both);
+    }
+}
+
+/// The receiving half. Reading also answers pings and close frames.
+#[derive(Debug)]
+pub struct Reader {
+    stream: TcpStream,
+    receiver: Receiver,
+    writer: Writer,
+    role: Role,
+    close_timeout: Duration,
+    done: bool,
+}
+
+impl Reader {
+    /// Reads the next message.
+    ///
+    /// - A ping is answered with a pong automatically, then returned.
+    /// - A close frame is answered (if we had not sent ours), the TCP
+    ///   connection is shut down by the server side, and the close frame
+    ///   is returned. Every later call returns [`Error::ConnectionClosed`].
+    /// - A protocol violation sends the matching close code, closes the
+    ///   connection and returns [`Error::Protocol`].
+    /// - A read timeout returns an error for which [`Error::is_timeout`] is
+    ///   true and leaves the connection intact: call again to continue.
+    pub fn read(&mut self) -> Result<Message> {
+        if self.done {
+            return Err(Error::ConnectionClosed);
+        }
+        match self.receiver.read(&mut self.stream) {
+            Ok(Message::Ping(payload)) => {
+                let mut side = self.writer.lock();
+                // After our close frame no pong may be sent; ignore then.
+                if side.state == CloseState::Open {
+                    side.write_frame(true, OpCode::Pong, &payload)?;
+                }
+                Ok(Message::Ping(payload))
+            }
+            Ok(Message::Close(frame)) => {
+                self.done = true;
+                self.on_close(frame.as_ref());
+                Ok(Message::Close(frame))
+            }
+            Ok(message) => Ok(message),
+            Err(Error::Protocol(e)) => {
+                self.done = true;
+                log::debug!("failing the connection: {e}");
+                self.fail(CloseFrame::new(e.close_code(), e.to_string()));
+                Err(Error::Protocol(e))
+            }
+            Err(e) if e.is_timeout() => Err(e),
+            Err(e) => {
+                self.done = true;
+                self.writer.lock().state = CloseState::Closed;
+                Err(e)
+            }
+        }
+    }
+
+    /// The peer's close frame arrived: reply if we have not closed yet, then
+    /// end TCP the way §7.1.1 asks: "the server SHOULD close the underlying
+    /// TCP connection first", the client waits for that.
+    fn on_close(&mut self, frame: Option<&CloseFrame>) {
+        log::debug!(
+            "close received: {}",
+            frame.map_or("(no code)".to_string(), |f| f.to_string())
+        );
+        {
+            let mut side = self.writer.lock();
+            if side.state == CloseState::Open {
+                // Echo the status code (§5.5.1); no code in, none out.
+                let reply = frame.map(|f| f.code.0.to_be_bytes().to_vec()).unwrap_or_default();
+                let _ = side.write_frame(true, OpCode::Close, &reply);
+            }
+            side.state = CloseState::Closed;
+        }
+        match self.role {
+            Role::Server => {
+                let _ = self.stream.shutdown(Shutdown::Write);
+            }
+            Role::Client => {
+                drain(&mut self.stream, self.close_timeout);
+                let _ = self.stream.shutdown(Shutdown::Both);
+            }
+        }
+    }
+
+    /// Fails the connection (§7.1.7): send a close frame with the error's
+    /// code if we still may, then close TCP without waiting for the
+    /// handshake to finish. Before the final close, unread input is
+    /// drained for a moment, so the kernel does not answer it with a reset
+    /// that could destroy our close frame in flight.
+    fn fail(&mut self, frame: CloseFrame) {
+        {
+            let mut side = self.writer.lock();
+            if side.state == CloseState::Open {
+                let payload = frame.to_payload();
+                let _ = side.write_frame(true, OpCode::Close, &payload);
+            }
+            side.state = CloseState::Closed;
+        }
+        let _ = self.stream.shutdown(Shutdown::Write);
+        drain(&mut self.stream, self.close_timeout);
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+
+    /// Sets the socket's read timeout (the whole socket: both halves).
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> Result<()> {
+        Ok(self.stream.set_read_timeout(timeout)?)
+    }
+
+    /// A handle to the writing half of the same connection.
+    pub fn writer(&self) -> Writer {
+        self.writer.clone()
+    }
+
+    /// Whether the reader has seen the end of the connection.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+}
+
+/// A WebSocket connection: [`read`](WebSocket::read) and
+/// [`send`](WebSocket::send) on one thread, or [`split`](WebSocket::split)
+/// into halves for two.
+#[derive(Debug)]
+pub struct WebSocket {
+    reader: Reader,
+    writer: Writer,
+    peer: Option<SocketAddr>,
+    protocol: Option<String>,
+}
+
+impl WebSocket {
+    /// Wraps a socket on which the opening handshake has already happened.
+    /// `leftover` is what was read past the handshake (frames the peer sent
+    /// right behind it).
+    pub fn from_upgraded(
+        stream: TcpStream,
+        role: Role,
+        config: &Config,
+        leftover: &[u8],
+        protocol: Option<String>,
+    ) -> Result<WebSocket> {
+        let write_stream = stream.try_clone()?;
+        let writer = Writer {
+            side: Arc::new(Mutex::new(WriteSide {
+                stream: write_stream,
+                encoder: Encoder::new(role),
+                state: CloseState::Open,
+            })),
+            role,
+        };
+        let peer = stream.peer_addr().ok();
+        Ok(WebSocket {
+            reader: Reader {
+                stream,
+                receiver: Receiver::new(role, config, leftover),
+                writer: writer.clone(),
+                role,
+                close_timeout: config.close_timeout,
+                done: false,
+            },
+            writer,
+            peer,
+            protocol,
+        })
+    }
+
+    /// Reads the next message; see [`Reader::read`].
+    pub fn read(&mut self) -> Result<Message> {
+        self.reader.read()
+    }
+
+    /// Sends a message; see [`Writer::send`].
+    pub fn send(&mut self, message: Message) -> Result<()> {
+        self.writer.send(message)
+    }
+
+    /// Sends a close frame, then reads (and drops) what still arrives until
+    /// the peer's close frame completes the handshake or an error or
+    /// timeout ends the wait. Returns the peer's close frame, if one came.
+    pub fn close(&mut self, frame: Option<CloseFrame>) -> Result<Option<CloseFrame>> {
+        match self.writer.close(frame) {
+            Ok(()) | Err(Error::AlreadyClosing) => {}
+            Err(e) => return Err(e),
+        }
+        loop {
+            match self.reader.read() {
+                Ok(Message::Close(frame)) => return Ok(frame),
+                Ok(_) => {}
+                Err(Error::ConnectionClosed) => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Splits the connection into a reader and a writer for two threads.
+    pub fn split(self) -> (Reader, Writer) {
+        (self.reader, self.writer)
+    }
+
+    /// A handle to the writing half (for another thread), keeping this
+    /// object whole.
+    pub fn writer(&self) -> Writer {
+        self.writer.clone()
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer
+    }
+
+    /// The subprotocol agreed in the handshake, if any.
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// Sets the socket's read timeout; see [`Reader::read`] for what a
+    /// timeout means.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> Result<()> {
+        self.reader.set_read_timeout(timeout)
+    }
+}

@@ -1,0 +1,633 @@
+//! Turning bytes into messages and messages into bytes, over any
+//! [`Read`]: a byte slice in the tests, a `TcpStream` in the connection.
+//!
+//! [`Receiver`] is the reading state machine. It reads a frame header,
+//! checks every rule a header can break *before* reading the payload (so a
+//! 1 GiB length field costs nothing), then reads the payload piece by piece
+//! as it arrives, unmasking and, for text, validating UTF-8 on each piece.
+//! Fragments are joined into one message; control frames in between are
+//! returned as they come (§5.4). Its state lives in the struct, so a read
+//! timeout in the middle of a frame loses nothing: calling again resumes.
+//!
+//! [`Encoder`] writes frames: header and payload into one buffer, masked
+//! with a fresh key per frame when the sender is a client (§5.3).
+
+use std::io::{self, Read};
+
+use super::error::{Error, ProtocolError, Result};
+use super::frame::{apply_mask, encode_frame, FrameHeader, OpCode, MAX_HEADER_LEN};
+use super::message::{CloseCode, CloseFrame, Message};
+use super::utf8::Utf8Validator;
+use super::{Config, Role};
+use crate::entropy::MaskKeys;
+
+/// Size of the read buffer that frame headers (and small frames) go through.
+const READ_BUFFER: usize = 16 * 1024;
+
+/// Payload bytes asked of the socket per read when reading straight into a
+/// large message.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// The reading half of the protocol: bytes in, [`Message`]s out.
+#[derive(Debug)]
+pub struct Receiver {
+    role: Role,
+    max_frame: usize,
+    max_message: usize,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    frame: Option<InFrame>,
+    message: Option<Partial>,
+    control: Vec<u8>,
+}
+
+/// The frame whose payload is being read.
+#[derive(Debug)]
+struct InFrame {
+    header: FrameHeader,
+    received: u64,
+}
+
+/// A data message being assembled from fragments; text when `utf8` is set.
+#[derive(Debug)]
+struct Partial {
+    payload: Vec<u8>,
+    utf8: Option<Utf8Validator>,
+}
+
+impl Receiver {
+    /// A receiver for the given side of the connection. `leftover` holds
+    /// bytes already read from the socket past the handshake.
+    pub fn new(role: Role, config: &Config, leftover: &[u8]) -> Receiver {
+        let mut buf = vec![0u8; READ_BUFFER.max(leftover.len())];
+        buf[..leftover.len()].copy_from_slice(leftover);
+        Receiver {
+            role,
+            max_frame: config.max_frame_size,
+            max_message: config.max_message_size,
+            buf,
+            start: 0,
+            end: leftover.len(),
+            frame: None,
+            message: None,
+            control: Vec::new(),
+        }
+    }
+
+    /// Reads until a whole message or control frame is in.
+    ///
+    /// Errors: [`Error::Protocol`] for a violation (the caller sends the
+    /// close code and fails the connection), [`Error::AbnormalClosure`] when
+    /// the stream ends without a close frame, [`Error::Io`] for socket
+    /// errors, after which, if it was a timeout, calling again resumes.
+    pub fn read<R: Read>(&mut self, stream: &mut R) -> Result<Message> {
+        loop {
+            if self.frame.is_none() {
+                match FrameHeader::parse(&self.buf[self.start..self.end])? {
+                    Some((header, len)) => {
+                        self.start += len;
+                        self.begin_frame(header)?;
+                    }
+                    None => {
+                        self.fill(stream)?;
+                        continue;
+                    }
+                }
+            }
+            self.read_payload(stream)?;
+            let frame = self.frame.take().expect("a frame in progress").header;
+            if let Some(message) = self.end_frame(frame)? {
+                return Ok(message);
+            }
+        }
+    }
+
+    /// Bytes received but not yet consumed (for tests and diagnostics).
+    pub fn buffered(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Validates a new header against the rules and the message in progress.
+    fn begin_frame(&mut self, header: FrameHeader) -> Result<()> {
+        log::trace!("recv {header}");
+        header.check(self.role, self.max_frame)?;
+        match header.opcode {
+            OpCode::Continuation => {
+                let Some(partial) = &mut self.message else {
+                    return Err(ProtocolError::UnexpectedContinuation.into());
+                };
+                let total = partial.payload.len() as u64 + header.payload_len;
+                if total > self.max_message as u64 {
+                    return Err(ProtocolError::MessageTooLarge {
+                        len: total,
+                        max: self.max_message,
+                    }
+                    .into());
+                }
+            }
+            OpCode::Text | OpCode::Binary => {
+                if self.message.is_some() {
+                    return Err(ProtocolError::ExpectedContinuation.into());
+                }
+                if header.payload_len > self.max_message as u64 {
+                    return Err(ProtocolError::MessageTooLarge {
+                        len: header.payload_len,
+                        max: self.max_message,
+                    }
+                    .into());
+                }
+                self.message = Some(Partial {
+                    payload: Vec::new(),
+                    utf8: (header.opcode == OpCode::Text).then(Utf8Validator::new),
+                });
+            }
+            OpCode::Close | OpCode::Ping | OpCode::Pong => self.control.clear(),
+        }
+        self.frame = Some(InFrame { header, received: 0 });
+        Ok(())
+    }
+
+    /// Reads the current frame's payload to its end, unmasking and
+    /// validating each piece as it arrives.
+    fn read_payload<R: Read>(&mut self, stream: &mut R) -> Result<()> {
+        let frame = self.frame.as_mut().expect("a frame in progress");
+        let is_control = frame.header.opcode.is_control();
+        while frame.received < frame.header.payload_len {
+            let remaining = frame.header.payload_len - frame.received;
+            let (dest, utf8) = if is_control {
+                (&mut self.control, None)
+            } else {
+                let partial = self.message.as_mut().expect("a message in progress");
+                (&mut partial.payload, partial.utf8.as_mut())
+            };
+            let before = dest.len();
+            if self.start < self.end {
+                // Payload bytes already in the read buffer.
+                let n = (self.end - self.start).min(usize::try_from(remaining).unwrap_or(usize::MAX));
+                dest.extend_from_slice(&self.buf[self.start..self.start + n]);
+                self.start += n;
+            } else if remaining >= READ_BUFFER as u64 {
+                // A big payload: read straight into the message, a chunk at
+                // a time, so memory grows only as bytes actually arrive.
+                let chunk = READ_CHUNK.min(remaining as usize);
+                dest.resize(before + chunk, 0);
+                match read_some(stream, &mut dest[before..]) {
+                    Ok(n) => dest.truncate(before + n),
+                    Err(e) => {
+                        dest.truncate(before);
+                        return Err(e);
+                    }
+                }
+            } else {
+                // A small remainder: read into the buffer, which may also
+                // pick up the next frames in the same system call.
+                let n = read_some(stream, &mut self.buf)?;
+                self.start = 0;
+                self.end = n;
+                continue;
+            }
+            let piece = &mut dest[before..];
+            if let Some(key) = frame.header.mask {
+                // received < payload_len <= max_frame (a usize), so this fits.
+                apply_mask(piece, key, frame.received as usize);
+            }
+            if let Some(v) = utf8 {
+                v.feed(piece).map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+            frame.received += piece.len() as u64;
+        }
+        Ok(())
+    }
+
+    /// Handles a frame whose payload is complete. Returns a message when
+    /// one is ready for the application.
+    fn end_frame(&mut self, header: FrameHeader) -> Result<Option<Message>> {
+        match header.opcode {
+            OpCode::Ping => Ok(Some(Message::Ping(std::mem::take(&mut self.control)))),
+            OpCode::Pong => Ok(Some(Message::Pong(std::mem::take(&mut self.control)))),
+            OpCode::Close => Ok(Some(Message::Close(parse_close(&self.control)?))),
+            OpCode::Text | OpCode::Binary | OpCode::Continuation => {
+                if !header.fin {
+                    return Ok(None);
+                }
+                let partial = self.message.take().expect("a message in progress");
+                Ok(Some(match partial.utf8 {
+                    Some(v) => {
+                        v.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+                        Message::Text(String::from_utf8(partial.payload).map_err(|_| ProtocolError::InvalidUtf8)?)
+                    }
+                    None => Message::Binary(partial.payload),
+                }))
+            }
+        }
+    }
+
+    /// Reads more bytes into the buffer, after the unconsumed ones.
+    fn fill<R: Read>(&mut self, stream: &mut R) -> Result<()> {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        debug_assert!(self.buf.len() - self.end >= MAX_HEADER_LEN);
+        let n = read_some(stream, &mut self.buf[self.end..])?;
+        self.end += n;
+        Ok(())
+    }
+}
+
+/// One `read` that treats end of stream as [`Error::AbnormalClosure`]: a
+/// WebSocket connection must end with a close frame, so running out of
+/// bytes where a frame (or its rest) should be is never normal.
+fn read_some<R: Read>(stream: &mut R, buf: &mut [u8]) -> Result<usize> {
+    loop {
+        match stream.read(buf) {
+            Ok(0) => return Err(Error::AbnormalClosure),
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::Io(e)),
+        }
+    }
+}
+
+/// Decodes a close frame's payload (§5.5.1): empty, or a 2-byte code and a
+/// UTF-8 reason.
+pub fn parse_close(payload: &[u8]) -> Result<Option<CloseFrame>, ProtocolError> {
+    match payload {
+        [] => Ok(None),
+        [_] => Err(ProtocolError::CloseFrameTooShort),
+        [hi, lo, reason @ ..] => {
+            let code = CloseCode(u16::from_be_bytes([*hi, *lo]));
+            if !code.is_valid_on_wire() {
+                return Err(ProtocolError::InvalidCloseCode(code.0));
+            }
+            let reason = std::str::from_utf8(reason).map_err(|_| ProtocolError::InvalidUtf8)?;
+            Ok(Some(CloseFrame {
+                code,
+                reason: reason.to_string(),
+            }))
+        }
+    }
+}
+
+/// The writing half of the protocol: messages in, frame bytes out.
+#[derive(Debug)]
+pub struct Encoder {
+    masks: Option<MaskKeys>,
+    buf: Vec<u8>,
+}
+
+impl Encoder {
+    /// Keep at most this much buffer capacity between frames.
+    const KEEP_CAPACITY: usize = 256 * 1024;
+
+    /// An encoder for the given side: clients mask, servers do not (§5.1).
+    pub fn new(role: Role) -> Encoder {
+        Encoder {
+            masks: (role == Role::Client).then(MaskKeys::new),
+            buf: Vec::new(),
+        }
+    }
+
+    /// Encodes one frame and returns its bytes, valid until the next call.
+    pub fn frame(&mut self, fin: bool, opcode: OpCode, payload: &[u8]) -> &[u8] {
+        if self.buf.capacity() > Self::KEEP_CAPACITY && payload.len() < Self::KEEP_CAPACITY {
+            self.buf = Vec::new();
+        }
+        let mask = self.masks.as_mut().map(MaskKeys::next_key);
+        encode_frame(&mut self.buf, fin, opcode, payload, mask);
+        if log::log_enabled!(log::Level::Trace) {
+            if let Ok(Some((h, _))) = FrameHeader::parse(&self.buf) {
+                log::trace!("send {h}");
+            }
+        }
+        &self.buf
+    }
+
+    /// Encodes a message as one frame (control frames checked for size,
+    /// close codes for validity).
+    pub fn message(&mut self, message: &Message) -> Result<&[u8]> {
+        let (opcode, payload): (OpCode, std::borrow::Cow<'_, [u8]>) = match message {
+            Message::Text(s) => (OpCode::Text, s.as_bytes().into()),
+            Message::Binary(b) => (OpCode::Binary, b.as_slice().into()),
+            Message::Ping(b) | Message::Pong(b) if b.len() > super::frame::MAX_CONTROL_PAYLOAD => {
+                return Err(Error::InvalidMessage("control frame payload over 125 bytes"))
+            }
+            Message::Ping(b) => (OpCode::Ping, b.as_slice().into()),
+            Message::Pong(b) => (OpCode::Pong, b.as_slice().into()),
+            Message::Close(None) => (OpCode::Close, Vec::new().into()),
+            Message::Close(Some(f)) => {
+                if !f.code.is_valid_on_wire() {
+                    return Err(Error::InvalidMessage(
+                        "close code may not be sent (see CloseCode::is_valid_on_wire)",
+                    ));
+                }
+                if f.reason.len() > CloseFrame::MAX_REASON {
+                    return Err(Error::InvalidMessage("close reason over 123 bytes"));
+                }
+                (OpCode::Close, f.to_payload().into())
+            }
+        };
+        Ok(self.frame(true, opcode, &payload))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config {
+            max_frame_size: 1 << 20,
+            max_message_size: 1 << 21,
+            ..Config::default()
+        }
+    }
+
+    /// Client-side encoding of frames, to feed a server-side receiver.
+    fn client_frames(frames: &[(bool, OpCode, &[u8])]) -> Vec<u8> {
+        let mut enc = Encoder::new(Role::Client);
+        let mut out = Vec::new();
+        for (fin, op, payload) in frames {
+            out.extend_from_slice(enc.frame(*fin, *op, payload));
+        }
+        out
+    }
+
+    fn server_reads(wire: &[u8]) -> Vec<Result<Message>> {
+        let mut rx = Receiver::new(Role::Server, &config(), &[]);
+        let mut input = wire;
+        let mut out = Vec::new();
+        loop {
+            let r = rx.read(&mut input);
+            let stop = r.is_err();
+            out.push(r);
+            if stop {
+                return out;
+            }
+        }
+    }
+
+    fn violation(wire: &[u8]) -> ProtocolError {
+        for r in server_reads(wire) {
+            match r {
+                Err(Error::Protocol(e)) => return e,
+                Err(e) => panic!("expected a protocol error, got {e}"),
+                Ok(_) => {}
+            }
+        }
+        unreachable!()
+    }
+
+    #[test]
+    fn fragments_are_joined_and_pings_between_them_come_out_first() {
+        let wire = client_frames(&[
+            (false, OpCode::Text, b"Hel"),
+            (true, OpCode::Ping, b"are you there?"),
+            (false, OpCode::Continuation, b"lo, "),
+            (true, OpCode::Pong, b""),
+            (true, OpCode::Continuation, "wörld".as_bytes()),
+        ]);
+        let got: Vec<Message> = server_reads(&wire).into_iter().filter_map(|r| r.ok()).collect();
+        assert_eq!(
+            got,
+            [
+                Message::Ping(b"are you there?".to_vec()),
+                Message::Pong(vec![]),
+                Message::text("Hello, wörld"),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_end_of_the_stream_without_a_close_frame_is_abnormal() {
+        let wire = client_frames(&[(true, OpCode::Binary, b"x")]);
+        let results = server_reads(&wire);
+        assert_eq!(results[0].as_ref().unwrap(), &Message::binary(b"x".to_vec()));
+        assert!(matches!(results[1], Err(Error::AbnormalClosure)));
+        // Cut in the middle of a frame: the same.
+        let cut = &wire[..wire.len() - 1];
+        assert!(matches!(server_reads(cut)[0], Err(Error::AbnormalClosure)));
+    }
+
+    #[test]
+    fn close_frames_are_decoded_and_checked() {
+        let ok = client_frames(&[(true, OpCode::Close, &[0x03, 0xE8, b'b', b'y', b'e'])]);
+        assert_eq!(
+            server_reads(&ok)[0].as_ref().unwrap(),
+            &Message::Close(Some(CloseFrame::new(CloseCode::NORMAL, "bye")))
+        );
+        let empty = client_frames(&[(true, OpCode::Close, b"")]);
+        assert_eq!(server_reads(&empty)[0].as_ref().unwrap(), &Message::Close(None));
+        assert_eq!(
+            violation(&client_frames(&[(true, OpCode::Close, &[0x03])])),
+            ProtocolError::CloseFrameTooShort
+        );
+        assert_eq!(
+            violation(&client_frames(&[(true, OpCode::Close, &[0x03, 0xED])])),
+            ProtocolError::InvalidCloseCode(1005)
+        );
+        assert_eq!(
+            violation(&client_frames(&[(true, OpCode::Close, &[0x03, 0xE8, 0xFF])])),
+            ProtocolError::InvalidUtf8
+        );
+    }
+
+    #[test]
+    fn every_violation_maps_to_its_close_code() {
+        let cases: Vec<(Vec<u8>, CloseCode)> = vec![
+            // RSV1 set, no extension.
+            (vec![0xC1, 0x80, 0, 0, 0, 0], CloseCode::PROTOCOL_ERROR),
+            // Reserved opcodes.
+            (vec![0x83, 0x80, 0, 0, 0, 0], CloseCode::PROTOCOL_ERROR),
+            (vec![0x8B, 0x80, 0, 0, 0, 0], CloseCode::PROTOCOL_ERROR),
+            // Unmasked client frame.
+            (vec![0x81, 0x00], CloseCode::PROTOCOL_ERROR),
+            // Ping of 126 bytes; fragmented ping.
+            (
+                client_frames(&[(true, OpCode::Ping, &[0u8; 126])]),
+                CloseCode::PROTOCOL_ERROR,
+            ),
+            (client_frames(&[(false, OpCode::Ping, b"")]), CloseCode::PROTOCOL_ERROR),
+            // Continuation with nothing to continue.
+            (
+                client_frames(&[(true, OpCode::Continuation, b"x")]),
+                CloseCode::PROTOCOL_ERROR,
+            ),
+            // A new text frame inside a fragmented message.
+            (
+                client_frames(&[(false, OpCode::Text, b"a"), (true, OpCode::Text, b"b")]),
+                CloseCode::PROTOCOL_ERROR,
+            ),
+            // Invalid UTF-8 in one frame; in the second of two.
+            (
+                client_frames(&[(true, OpCode::Text, b"\xff")]),
+                CloseCode::INVALID_PAYLOAD,
+            ),
+            (
+                client_frames(&[(false, OpCode::Text, b"ok"), (true, OpCode::Continuation, b"\xc0\xaf")]),
+                CloseCode::INVALID_PAYLOAD,
+            ),
+            // A text message that ends inside a code point.
+            (
+                client_frames(&[(true, OpCode::Text, b"\xe2\x82")]),
+                CloseCode::INVALID_PAYLOAD,
+            ),
+            // A 1 GiB length field: refused from the header alone.
+            (
+                vec![0x82, 0xFF, 0, 0, 0, 0, 0x40, 0, 0, 0, 1, 2, 3, 4],
+                CloseCode::TOO_BIG,
+            ),
+            // Fragments adding up past the message limit.
+            (
+                client_frames(&[
+                    (false, OpCode::Binary, &vec![0u8; 1 << 20]),
+                    (false, OpCode::Continuation, &vec![0u8; 1 << 20]),
+                    (true, OpCode::Continuation, b"!"),
+                ]),
+                CloseCode::TOO_BIG,
+            ),
+        ];
+        for (i, (wire, code)) in cases.iter().enumerate() {
+            assert_eq!(violation(wire).close_code(), *code, "case {i}");
+        }
+    }
+
+    #[test]
+    fn a_masked_frame_from_a_server_is_a_client_side_violation() {
+        let wire = client_frames(&[(true, OpCode::Text, b"hi")]);
+        let mut rx = Receiver::new(Role::Client, &config(), &[]);
+        assert!(matches!(
+            rx.read(&mut &wire[..]),
+            Err(Error::Protocol(ProtocolError::MaskedServerFrame))
+        ));
+    }
+
+    /// A reader that hands out at most `step` bytes per call and reports
+    /// how many it has handed out.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+        given: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            self.given += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_is_caught_inside_a_frame_that_arrives_in_pieces() {
+        // One 40 KiB text frame whose byte 20 000 is invalid: the error must
+        // come before the rest of the frame has been read.
+        let mut payload = vec![b'a'; 40 * 1024];
+        payload[20_000] = 0xFF;
+        let wire = client_frames(&[(true, OpCode::Text, &payload)]);
+        let mut rx = Receiver::new(Role::Server, &config(), &[]);
+        let mut trickle = Trickle {
+            data: &wire,
+            step: 1000,
+            given: 0,
+        };
+        assert!(matches!(
+            rx.read(&mut trickle),
+            Err(Error::Protocol(ProtocolError::InvalidUtf8))
+        ));
+        assert!(trickle.given < 22_000, "read {} bytes before failing", trickle.given);
+    }
+
+    #[test]
+    fn message_boundaries_survive_any_split_of_the_byte_stream() {
+        let messages = [
+            Message::text("first"),
+            Message::binary(vec![1u8; 300]),
+            Message::text(""),
+        ];
+        let mut enc = Encoder::new(Role::Client);
+        let mut wire = Vec::new();
+        for m in &messages {
+            wire.extend_from_slice(enc.message(m).unwrap());
+        }
+        for step in [1, 2, 3, 7, 100, 10_000] {
+            let mut rx = Receiver::new(Role::Server, &config(), &[]);
+            let mut trickle = Trickle {
+                data: &wire,
+                step,
+                given: 0,
+            };
+            for m in &messages {
+                assert_eq!(&rx.read(&mut trickle).unwrap(), m, "step {step}");
+            }
+        }
+    }
+
+    /// Fails with a timeout every other call, like a socket whose read
+    /// timeout expires between arrivals.
+    struct Stalling<'a> {
+        data: &'a [u8],
+        stall: bool,
+    }
+
+    impl Read for Stalling<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.stall = !self.stall;
+            if self.stall {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = 5.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_timeout_mid_frame_loses_nothing() {
+        let wire = client_frames(&[
+            (false, OpCode::Text, b"abcdefgh"),
+            (true, OpCode::Continuation, b"ijklmnop"),
+        ]);
+        let mut rx = Receiver::new(Role::Server, &config(), &[]);
+        let mut s = Stalling {
+            data: &wire,
+            stall: false,
+        };
+        let mut timeouts = 0;
+        let msg = loop {
+            match rx.read(&mut s) {
+                Ok(m) => break m,
+                Err(e) if e.is_timeout() => timeouts += 1,
+                Err(e) => panic!("{e}"),
+            }
+        };
+        assert_eq!(msg, Message::text("abcdefghijklmnop"));
+        assert!(timeouts > 3);
+    }
+
+    #[test]
+    fn bytes_left_over_from_the_handshake_are_read_first() {
+        let wire = client_frames(&[(true, OpCode::Text, b"early")]);
+        let mut rx = Receiver::new(Role::Server, &config(), &wire);
+        assert_eq!(rx.read(&mut io::empty()).unwrap(), Message::text("early"));
+    }
+
+    #[test]
+    fn the_encoder_masks_for_clients_only_and_checks_control_sizes() {
+        let mut server = Encoder::new(Role::Server);
+        assert_eq!(server.message(&Message::text("Hello")).unwrap(), b"\x81\x05Hello");
+        let mut client = Encoder::new(Role::Client);
+        let f = client.message(&Message::text("Hello")).unwrap().to_vec();
+        assert_eq!(f[1], 0x85);
+        assert_ne!(&f[6..], b"Hello");
+        assert!(client.message(&Message::Ping(vec![0; 126])).is_err());
+        assert!(client
+            .message(&Message::Close(Some(CloseFrame::new(CloseCode::ABNORMAL, ""))))
+            .is_err());
+    }
+}
