@@ -19,7 +19,7 @@
 //!
 //! A header is 2 to 14 bytes: the notes' "2-10 bytes" (`001_bc663211a4f1f280.txt`,
 //! `002_16f43eb7968fc798.txt`) is right for frames a server sends, and a client
-//! frame adds a 4-byte masking key on top (`docs/04-websocket-frames.md`).
+//! frame adds a 4-byte masking key on top (`docs/frames.md`).
 //!
 //! This module is pure: it parses headers out of byte slices and encodes
 //! frames into byte vectors, and never touches a socket.
@@ -360,6 +360,29 @@ mod tests {
             let (h, n) = FrameHeader::parse(&f).unwrap().unwrap();
             assert_eq!((h.payload_len, n), (len as u64, header));
         }
+    }
+
+    #[test]
+    fn client_headers_carry_4_more_bytes_so_they_range_from_6_to_14() {
+        for (len, server, client) in [(5usize, 2usize, 6usize), (126, 4, 8), (65536, 10, 14)] {
+            let mut out = Vec::new();
+            encode_frame(&mut out, true, OpCode::Binary, &vec![0u8; len], None);
+            assert_eq!(out.len() - len, server);
+            encode_frame(&mut out, true, OpCode::Binary, &vec![0u8; len], Some([1, 2, 3, 4]));
+            assert_eq!(out.len() - len, client);
+        }
+        assert_eq!(client_max(), MAX_HEADER_LEN);
+    }
+
+    fn client_max() -> usize {
+        FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode: OpCode::Binary,
+            mask: Some([0; 4]),
+            payload_len: u64::MAX >> 1,
+        }
+        .len()
     }
 
     #[test]

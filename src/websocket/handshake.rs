@@ -19,7 +19,7 @@
 //! The key/accept exchange proves the server *understood* a WebSocket
 //! request (a plain HTTP server or a confused cache would not compute
 //! `base64(SHA-1(key + GUID))`). It is not encryption and not authentication,
-//! whatever the notes' word "密文" suggests (`docs/03-handshake.md`).
+//! whatever the notes' word "密文" suggests (`docs/handshake.md`).
 //!
 //! Everything here is pure: requests and responses go in and out as parsed
 //! heads and byte vectors, so every rule is testable without a socket.
