@@ -498,3 +498,33 @@ fn the_client_refuses_a_server_that_does_not_speak_websocket() {
         "{err}"
     );
 }
+
+#[test]
+fn a_handshake_trickled_byte_by_byte_gets_408_at_the_deadline() {
+    let server = Server::bind("127.0.0.1:0", ServerConfig::default()).unwrap();
+    let server = server.spawn(|stream, _| {
+        let options = ServerOptions {
+            handshake_timeout: Duration::from_millis(300),
+            ..ServerOptions::default()
+        };
+        let _ = websocket::accept(stream, &options);
+    });
+    let mut s = TcpStream::connect(server.local_addr()).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let started = Instant::now();
+    let request = client_request("h", "/", &generate_key(), &[], None);
+    // One byte every 50 ms: never a long silence, but never done either.
+    for byte in request.iter().take(12) {
+        if s.write_all(&[*byte]).is_err() {
+            break;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    let head = read_response_head(&mut BufReader::new(&s), &Limits::default()).unwrap();
+    assert_eq!(head.status, 408);
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(2),
+        "{elapsed:?}"
+    );
+}

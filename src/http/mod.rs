@@ -9,7 +9,13 @@
 //! why the WebSocket handshake in this crate reuses this parser.
 //!
 //! - [`request`]: reading a request head with limits (RFC 9112 §2-5).
+//! - [`body`]: `Content-Length` and chunked bodies (RFC 9112 §6-7).
 //! - [`response`]: writing a response (RFC 9112 §4, §6).
+//! - [`router`]: method + path to handler, 404/405/501 (RFC 9110 §9, §15).
+//! - [`serve`]: one connection: keep-alive, pipelining, deadlines (RFC 9112 §9).
+//! - [`poll`]: the event log behind short and long polling.
+//! - [`api`]: a REST resource and polling endpoints over that log.
+//! - [`json`]: JSON written and read by hand (RFC 8259).
 //!
 //! Every peer-controlled size is capped, and every way a request can be
 //! wrong is an [`HttpError`] variant that knows its status code.
@@ -17,11 +23,19 @@
 use std::fmt;
 use std::io;
 
+pub mod api;
+pub mod body;
+pub mod json;
+pub mod poll;
 pub mod request;
 pub mod response;
+pub mod router;
+pub mod serve;
 
 pub use request::{read_head, Limits, RequestHead};
 pub use response::{http_date, read_response_head, reason_phrase, Response, ResponseHead};
+pub use router::{Request, Router, Upgrade};
+pub use serve::{HttpConfig, HttpServer};
 
 /// The HTTP versions this crate speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -29,7 +29,7 @@
 
 use std::io::{BufReader, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub mod client;
 pub mod conn;
@@ -47,6 +47,7 @@ pub use frame::OpCode;
 pub use handshake::{HandshakeError, HandshakeOptions};
 pub use message::{CloseCode, CloseFrame, Message};
 
+use crate::http::serve::DeadlineStream;
 use crate::http::{self, Limits, RequestHead};
 
 /// Which end of the connection we are. It decides who masks (§5.1) and who
@@ -89,7 +90,7 @@ impl Default for Config {
 }
 
 /// Everything a server needs to accept WebSocket connections.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ServerOptions {
     /// Limits and timing of accepted connections.
     pub config: Config,
@@ -97,18 +98,35 @@ pub struct ServerOptions {
     pub handshake: HandshakeOptions,
     /// Limits on the handshake request.
     pub limits: Limits,
+    /// The whole handshake request must arrive within this time, or the
+    /// answer is 408: a client trickling bytes cannot hold a thread.
+    pub handshake_timeout: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            config: Config::default(),
+            handshake: HandshakeOptions::default(),
+            limits: Limits::default(),
+            handshake_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 /// Reads an opening handshake from a fresh socket and answers it: `101` and
 /// a [`WebSocket`], or the HTTP error response that says what was wrong
 /// (400, 403, 405, 426, 431...) and the error.
 pub fn accept(stream: TcpStream, options: &ServerOptions) -> Result<WebSocket> {
-    let mut reader = BufReader::new(stream);
+    let socket_timeout = stream.read_timeout()?;
+    let mut timed = DeadlineStream::new(stream);
+    timed.set_limits(Some(Instant::now() + options.handshake_timeout), socket_timeout);
+    let mut reader = BufReader::new(timed);
     let head = match http::read_head(&mut reader, &options.limits) {
         Ok(Some(head)) => head,
         Ok(None) => return Err(Error::Io(std::io::ErrorKind::UnexpectedEof.into())),
         Err(e) => {
-            let mut stream = reader.into_inner();
+            let mut stream = reader.into_inner().into_inner();
             if e.can_respond() {
                 let _ = e.to_response().write_to(&mut stream, false);
                 crate::server::drain(&mut stream, Duration::from_millis(200));
@@ -117,7 +135,10 @@ pub fn accept(stream: TcpStream, options: &ServerOptions) -> Result<WebSocket> {
         }
     };
     let leftover = reader.buffer().to_vec();
-    upgrade(reader.into_inner(), &head, &leftover, options)
+    let stream = reader.into_inner().into_inner();
+    // Back to the socket's own timeout, which DeadlineStream changed.
+    stream.set_read_timeout(socket_timeout)?;
+    upgrade(stream, &head, &leftover, options)
 }
 
 /// Completes a handshake whose request head was already read (by an HTTP

@@ -1,0 +1,202 @@
+//! A REST resource and its polling endpoints: `/api/messages`.
+//!
+//! | request | answer |
+//! |---|---|
+//! | `GET /api/messages` | 200, every kept message as a JSON array |
+//! | `POST /api/messages` with `{"text":"…"}` (JSON) or plain text | 201, `Location: /api/messages/{id}`, the message |
+//! | `GET /api/messages/{id}` | 200 and the message, or 404 |
+//! | `DELETE /api/messages/{id}` | 204, or 404 |
+//! | `GET /api/messages/poll?since=N` | 200 at once: `{"messages":[…newer than N],"last":M}` (short polling) |
+//! | `GET /api/messages/poll?since=N&wait=S` | held until a message newer than N exists (200) or S seconds pass (204); S ≤ 30 (long polling); without `since`, waits for the next new message |
+//!
+//! The methods carry the intent and the URL names the thing (REST; note
+//! `000_f4712f4299a15c52.txt`). Status codes follow RFC 9110 §15: 201 with a
+//! `Location` for a created resource (§15.3.2), 204 when there is nothing to
+//! send (§15.3.5), 404 for an id that does not exist (§15.5.5), 415 for a
+//! body type the resource does not take (§15.5.16).
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::json::{self, escape};
+use super::poll::EventLog;
+use super::router::{Request, Router};
+use super::Response;
+
+/// Longest accepted message text, in characters.
+pub const MAX_TEXT: usize = 2000;
+/// Longest a long poll may be held.
+pub const MAX_WAIT: Duration = Duration::from_secs(30);
+/// Messages kept.
+pub const KEEP: usize = 1000;
+/// Long polls held at once; each holds a connection thread.
+pub const MAX_WAITING: usize = 1000;
+
+/// One message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// Its id, increasing from 1.
+    pub id: u64,
+    /// The text.
+    pub text: String,
+    /// When it was created, milliseconds since the Unix epoch.
+    pub ts: u64,
+}
+
+impl Message {
+    /// The message as a JSON object.
+    pub fn to_json(&self) -> String {
+        format!(r#"{{"id":{},"text":{},"ts":{}}}"#, self.id, escape(&self.text), self.ts)
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The message store and its routes.
+#[derive(Debug)]
+pub struct MessageApi {
+    log: EventLog<Message>,
+}
+
+impl MessageApi {
+    /// An empty store.
+    pub fn new() -> Arc<MessageApi> {
+        Arc::new(MessageApi {
+            log: EventLog::new(KEEP, MAX_WAITING),
+        })
+    }
+
+    /// The underlying log (a demo's publisher writes here).
+    pub fn log(&self) -> &EventLog<Message> {
+        &self.log
+    }
+
+    /// Stores a new message and returns it.
+    pub fn post(&self, text: &str) -> Message {
+        let ts = now_ms();
+        let id = self.log.push_with(|id| Message {
+            id,
+            text: text.to_string(),
+            ts,
+        });
+        Message {
+            id,
+            text: text.to_string(),
+            ts,
+        }
+    }
+
+    /// Registers the routes under `/api/messages`.
+    pub fn mount(self: &Arc<Self>, router: &mut Router) {
+        let api = Arc::clone(self);
+        router.get("/api/messages", move |_| {
+            let items: Vec<String> = api.log.since(0).iter().map(|(_, m)| m.to_json()).collect();
+            json_response(200, format!("[{}]", items.join(",")))
+        });
+        let api = Arc::clone(self);
+        router.post("/api/messages", move |req| api.create(req));
+        let api = Arc::clone(self);
+        router.get("/api/messages/poll", move |req| api.poll(req));
+        let api = Arc::clone(self);
+        router.get("/api/messages/{id}", move |req| match api.find(req) {
+            Some(m) => json_response(200, m.to_json()),
+            None => not_found(req),
+        });
+        let api = Arc::clone(self);
+        router.delete("/api/messages/{id}", move |req| {
+            let id = req.param("id").and_then(|id| id.parse().ok());
+            match id.map(|id| api.log.remove(id)) {
+                Some(true) => Response::new(204),
+                _ => not_found(req),
+            }
+        });
+    }
+
+    fn find(&self, req: &Request) -> Option<Message> {
+        let id: u64 = req.param("id")?.parse().ok()?;
+        self.log.get(id)
+    }
+
+    fn create(&self, req: &Request) -> Response {
+        let content_type = req.header("content-type").unwrap_or("text/plain");
+        let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let Some(body) = req.body_text() else {
+            return error(400, "the body is not UTF-8");
+        };
+        let text = match media.as_str() {
+            "application/json" => match json::parse(body) {
+                Ok(v) => match v.get("text").and_then(json::Value::as_str) {
+                    Some(t) => t.to_string(),
+                    None => return error(400, "expected {\"text\": \"...\"}"),
+                },
+                Err(e) => return error(400, &e.to_string()),
+            },
+            "text/plain" | "" => body.to_string(),
+            _ => {
+                return error(415, "send application/json or text/plain")
+                    .with_header("Accept-Post", "application/json, text/plain")
+            }
+        };
+        let text = text.trim();
+        if text.is_empty() {
+            return error(400, "the text is empty");
+        }
+        if text.chars().count() > MAX_TEXT {
+            return error(413, "the text is longer than 2000 characters");
+        }
+        let m = self.post(text);
+        json_response(201, m.to_json()).with_header("Location", format!("/api/messages/{}", m.id))
+    }
+
+    fn poll(&self, req: &Request) -> Response {
+        let wait = match req.query("wait").map(|s| s.parse::<f64>()) {
+            None => None,
+            Some(Ok(s)) if s.is_finite() && s >= 0.0 => Some(Duration::from_secs_f64(s).min(MAX_WAIT)),
+            Some(_) => return error(400, "wait must be a number of seconds"),
+        };
+        // Without `since`, a short poll returns everything kept and a long
+        // poll waits for the next new message.
+        let since = match req.query("since").map(|s| s.parse::<u64>()) {
+            None if wait.is_some() => self.log.last_id(),
+            None => 0,
+            Some(Ok(n)) => n,
+            Some(Err(_)) => return error(400, "since must be a message id"),
+        };
+        let messages = match wait {
+            None => self.log.since(since),
+            Some(wait) => match self.log.wait_since(since, wait) {
+                Ok(found) if found.is_empty() => return Response::new(204).with_header("Cache-Control", "no-store"),
+                Ok(found) => found,
+                Err(_) => {
+                    return error(503, "too many long polls waiting; try again").with_header("Retry-After", "1");
+                }
+            },
+        };
+        let items: Vec<String> = messages.iter().map(|(_, m)| m.to_json()).collect();
+        json_response(
+            200,
+            format!(r#"{{"messages":[{}],"last":{}}}"#, items.join(","), self.log.last_id()),
+        )
+    }
+}
+
+/// A JSON response that caches must not keep (the data changes).
+pub fn json_response(status: u16, body: String) -> Response {
+    Response::new(status)
+        .with_body("application/json", body.into_bytes())
+        .with_header("Cache-Control", "no-store")
+}
+
+fn error(status: u16, why: &str) -> Response {
+    json_response(status, format!(r#"{{"error":{}}}"#, escape(why)))
+}
+
+fn not_found(req: &Request) -> Response {
+    error(404, &format!("no message at {}", req.path()))
+}

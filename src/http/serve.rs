@@ -1,0 +1,390 @@
+//! One HTTP/1.1 connection, from first byte to close: keep-alive,
+//! pipelining, deadlines, and errors as real responses.
+//!
+//! HTTP/1.0 opened a TCP connection per request and closed it after the
+//! response (unless the client asked for `keep-alive`); HTTP/1.1 keeps it
+//! open by default so the next request skips the TCP handshake (RFC 9112
+//! §9.3). Notes `000_f4712f4299a15c52.txt` and `004_0c69f9538d9e3a3e.txt`
+//! call HTTP a "short connection" protocol: that is the 1.0 default, not
+//! HTTP's nature (`docs/01-why-websocket.md`).
+//!
+//! The loop in [`serve_connection`]:
+//!
+//! 1. wait for the first byte of a request, at most `idle_timeout` (an idle
+//!    keep-alive connection is closed silently);
+//! 2. read the head and body with a *total* deadline, `request_timeout`: a
+//!    client that trickles one byte every few seconds (slowloris) gets
+//!    `408 Request Timeout` instead of holding a thread forever;
+//! 3. route and answer; errors are responses with the right status;
+//! 4. keep the connection if both sides want to and the byte stream is still
+//!    at a request boundary. Bytes of the next request already read (a
+//!    pipelining client sends several requests without waiting) stay in the
+//!    buffer, so responses go out in request order (RFC 9112 §9.3.2).
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::body::{body_kind, read_body, BodyKind};
+use super::router::{Found, Request, Router, Target, Upgrade};
+use super::{read_head, HttpError, Limits, RequestHead, Response, Version};
+use crate::server::{drain, ConnInfo, Server, ServerConfig, ServerHandle};
+
+/// Settings of an HTTP server.
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    /// Size limits on requests.
+    pub limits: Limits,
+    /// Once a request's first byte arrived, its head and body must be in
+    /// within this time, or the answer is 408.
+    pub request_timeout: Duration,
+    /// How long an idle keep-alive connection waits for its next request.
+    pub idle_timeout: Duration,
+    /// Add `X-Request-Head-Bytes` (the request head as read) and
+    /// `X-Response-Head-Bytes` (the response head as written, this header
+    /// included) to every response: the header cost of HTTP, measured.
+    pub wire_headers: bool,
+    /// The accept loop's settings.
+    pub server: ServerConfig,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            limits: Limits::default(),
+            request_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(15),
+            wire_headers: false,
+            server: ServerConfig {
+                name: "http".into(),
+                ..ServerConfig::default()
+            },
+        }
+    }
+}
+
+/// A `TcpStream` reader whose reads respect a deadline: before each read the
+/// socket's read timeout is set to the time left (capped by `per_read`).
+#[derive(Debug)]
+pub struct DeadlineStream {
+    stream: TcpStream,
+    deadline: Option<Instant>,
+    per_read: Option<Duration>,
+    applied: Option<Option<Duration>>,
+}
+
+impl DeadlineStream {
+    /// Wraps a socket with no deadline.
+    pub fn new(stream: TcpStream) -> DeadlineStream {
+        DeadlineStream {
+            stream,
+            deadline: None,
+            per_read: None,
+            applied: None,
+        }
+    }
+
+    /// Every read from now on must finish by `deadline`, and each read may
+    /// wait at most `per_read`.
+    pub fn set_limits(&mut self, deadline: Option<Instant>, per_read: Option<Duration>) {
+        self.deadline = deadline;
+        self.per_read = per_read;
+    }
+
+    /// The socket.
+    pub fn get_ref(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// Unwraps the socket.
+    pub fn into_inner(self) -> TcpStream {
+        self.stream
+    }
+}
+
+impl Read for DeadlineStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut timeout = self.per_read;
+        if let Some(deadline) = self.deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            timeout = Some(timeout.map_or(left, |t| t.min(left)));
+        }
+        // A zero timeout means "block forever" to the OS: never pass one.
+        let timeout = timeout.map(|t| t.max(Duration::from_millis(1)));
+        if self.applied != Some(timeout) {
+            self.stream.set_read_timeout(timeout)?;
+            self.applied = Some(timeout);
+        }
+        self.stream.read(buf)
+    }
+}
+
+/// Serves HTTP on one connection until it closes; see the module docs.
+pub fn serve_connection(stream: TcpStream, info: ConnInfo, router: &Router, config: &HttpConfig) {
+    let mut reader = BufReader::new(DeadlineStream::new(stream));
+    loop {
+        // 1. Wait for the next request (pipelined bytes may already be here).
+        if reader.buffer().is_empty() {
+            reader.get_mut().set_limits(None, Some(config.idle_timeout));
+            match reader.fill_buf() {
+                Ok([]) => return,
+                Ok(_) => {}
+                Err(e) => {
+                    log::debug!("{info}: closing idle connection ({e})");
+                    return;
+                }
+            }
+        }
+        // 2. The head, within the request deadline.
+        let deadline = Instant::now() + config.request_timeout;
+        reader.get_mut().set_limits(Some(deadline), None);
+        let head = match read_head(&mut reader, &config.limits) {
+            Ok(Some(head)) => head,
+            Ok(None) => return,
+            Err(e) => return fail(reader, &info, None, e, config),
+        };
+        log::debug!("{info}: {head}");
+        match exchange(&mut reader, &info, head, router, config) {
+            Outcome::KeepAlive => continue,
+            Outcome::Close => {
+                let mut stream = reader.into_inner().into_inner();
+                let _ = stream.shutdown(std::net::Shutdown::Write);
+                drain(&mut stream, Duration::from_millis(200));
+                return;
+            }
+            Outcome::Upgraded => return,
+            Outcome::Failed(head, e) => return fail(reader, &info, Some(&head), e, config),
+        }
+    }
+}
+
+enum Outcome {
+    KeepAlive,
+    Close,
+    Upgraded,
+    Failed(RequestHead, HttpError),
+}
+
+/// One request/response exchange after the head has been read.
+fn exchange(
+    reader: &mut BufReader<DeadlineStream>,
+    info: &ConnInfo,
+    head: RequestHead,
+    router: &Router,
+    config: &HttpConfig,
+) -> Outcome {
+    // HTTP/1.1 requires Host (RFC 9112 §3.2).
+    if head.version == Version::Http11 && head.headers.count("host") != 1 {
+        return Outcome::Failed(
+            head,
+            HttpError::BadRequest("HTTP/1.1 requests need exactly one Host header"),
+        );
+    }
+    let kind = match body_kind(&head, &config.limits) {
+        Ok(kind) => kind,
+        Err(e) => return Outcome::Failed(head, e),
+    };
+    let found = router.find(&head.method, head.path());
+    // A handler that takes a body needs to know where it ends (RFC 9110
+    // §15.5.12): POST, PUT and PATCH must declare a length, even 0.
+    if matches!(found, Found::Route(Target::Handler(_), _))
+        && kind == BodyKind::None
+        && head.headers.count("content-length") == 0
+        && matches!(head.method.as_str(), "POST" | "PUT" | "PATCH")
+    {
+        return Outcome::Failed(head, HttpError::LengthRequired);
+    }
+    // Expect: 100-continue (RFC 9110 §10.1.1): tell the client to send the
+    // body, now that the head is acceptable.
+    if let Some(expect) = head.headers.get("expect") {
+        if !expect.eq_ignore_ascii_case("100-continue") {
+            let r = Response::text(417, "only Expect: 100-continue is understood\n");
+            return respond(reader, info, &head, r, false, config);
+        }
+        if kind != BodyKind::None && head.version == Version::Http11 {
+            let _ = reader.get_ref().get_ref().write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+        }
+    }
+    // Read the body even when the answer will be an error, so that the next
+    // request on this connection starts where it should.
+    let body = match read_body(reader, kind, &config.limits) {
+        Ok(body) => body,
+        Err(e) => return Outcome::Failed(head, e),
+    };
+
+    let response = match found {
+        Found::Route(Target::Upgrade(handler), _) => {
+            // The handler gets its own handle of the socket and the bytes
+            // already buffered; ours is dropped when this loop returns.
+            let leftover = reader.buffer().to_vec();
+            let stream = match reader.get_ref().get_ref().try_clone() {
+                Ok(stream) => stream,
+                Err(e) => {
+                    log::error!("{info}: cannot hand the connection over: {e}");
+                    return Outcome::Upgraded;
+                }
+            };
+            let _ = stream.set_read_timeout(None);
+            handler(Upgrade {
+                head,
+                stream,
+                leftover,
+                info: *info,
+            });
+            return Outcome::Upgraded;
+        }
+        Found::Route(Target::Static { content_type, body }, _) => {
+            Response::new(200).with_body(content_type, body.to_vec())
+        }
+        Found::Route(Target::Handler(handler), params) => {
+            let request = Request {
+                head,
+                body,
+                params,
+                peer: info.peer,
+            };
+            let response = handler(&request);
+            return respond(reader, info, &request.head, response, true, config);
+        }
+        Found::MethodNotAllowed(allowed) if head.method == "OPTIONS" => {
+            Response::new(204).with_header("Allow", allowed.join(", "))
+        }
+        Found::MethodNotAllowed(allowed) => {
+            Response::text(405, format!("{} is not allowed on {}\n", head.method, head.path()))
+                .with_header("Allow", allowed.join(", "))
+        }
+        Found::NotFound => Response::text(404, format!("no resource at {}\n", head.path())),
+        Found::NotImplemented => Response::text(501, format!("method {} is not implemented here\n", head.method)),
+    };
+    respond(reader, info, &head, response, true, config)
+}
+
+/// Writes `response` (adding `Connection`, and the wire headers if
+/// configured) and decides whether the connection goes on.
+fn respond(
+    reader: &mut BufReader<DeadlineStream>,
+    info: &ConnInfo,
+    head: &RequestHead,
+    mut response: Response,
+    may_keep: bool,
+    config: &HttpConfig,
+) -> Outcome {
+    let server_closes = response
+        .headers
+        .get("connection")
+        .is_some_and(|c| c.eq_ignore_ascii_case("close"));
+    let keep = may_keep && head.keep_alive() && !server_closes;
+    if !keep {
+        response.headers.set("Connection", "close");
+    } else if head.version == Version::Http10 {
+        response.headers.set("Connection", "keep-alive");
+    }
+    let head_only = head.method == "HEAD";
+    let bytes = finish(response, Some(head), head_only, config);
+    log::debug!("{info}: {} -> {} bytes", head, bytes.len());
+    let mut stream = reader.get_ref().get_ref();
+    if stream.write_all(&bytes).and_then(|_| stream.flush()).is_err() {
+        return Outcome::Upgraded; // nothing more to do on a broken socket
+    }
+    if keep {
+        Outcome::KeepAlive
+    } else {
+        Outcome::Close
+    }
+}
+
+/// Serializes a response, adding the wire-accounting headers if configured.
+fn finish(mut response: Response, request: Option<&RequestHead>, head_only: bool, config: &HttpConfig) -> Vec<u8> {
+    if config.wire_headers {
+        if let Some(req) = request {
+            response.headers.set("X-Request-Head-Bytes", req.wire_len.to_string());
+        }
+        // The header counts itself: find the total whose digit count is
+        // consistent with it.
+        let without = response.to_bytes(true).len();
+        let line = "X-Response-Head-Bytes: \r\n".len();
+        let total = (1..=20)
+            .map(|digits| (digits, without + line + digits))
+            .find(|(digits, total)| total.to_string().len() == *digits)
+            .map_or(without + line, |(_, total)| total);
+        response.headers.set("X-Response-Head-Bytes", total.to_string());
+    }
+    response.to_bytes(head_only)
+}
+
+/// Answers a request that went wrong, then closes: after a malformed
+/// request, the rest of the byte stream cannot be trusted to start at a
+/// request boundary.
+fn fail(
+    reader: BufReader<DeadlineStream>,
+    info: &ConnInfo,
+    head: Option<&RequestHead>,
+    error: HttpError,
+    config: &HttpConfig,
+) {
+    let mut stream = reader.into_inner().into_inner();
+    if !error.can_respond() {
+        log::debug!("{info}: {error}");
+        return;
+    }
+    log::info!("{info}: {} {error}", error.status());
+    let head_only = head.is_some_and(|h| h.method == "HEAD");
+    let bytes = finish(error.to_response(), head, head_only, config);
+    if stream.write_all(&bytes).is_ok() {
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+        drain(&mut stream, Duration::from_millis(500));
+    }
+}
+
+/// An HTTP server: a [`Router`] served by the shared accept loop.
+#[derive(Debug)]
+pub struct HttpServer {
+    router: Arc<Router>,
+    config: Arc<HttpConfig>,
+}
+
+impl HttpServer {
+    /// A server for `router` with default settings.
+    pub fn new(router: Router) -> HttpServer {
+        HttpServer::with_config(router, HttpConfig::default())
+    }
+
+    /// A server for `router` with the given settings.
+    pub fn with_config(router: Router, config: HttpConfig) -> HttpServer {
+        HttpServer {
+            router: Arc::new(router),
+            config: Arc::new(config),
+        }
+    }
+
+    /// The router (for listing routes at start-up).
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// The connection handler, for [`Server::spawn`] or [`Server::run`].
+    pub fn handler(&self) -> impl Fn(TcpStream, ConnInfo) + Send + Sync + 'static {
+        let router = Arc::clone(&self.router);
+        let config = Arc::clone(&self.config);
+        move |stream, info| serve_connection(stream, info, &router, &config)
+    }
+
+    /// Binds `addr` and serves on a background thread.
+    pub fn spawn(self, addr: impl ToSocketAddrs) -> io::Result<ServerHandle> {
+        let server = Server::bind(addr, self.config.server.clone())?;
+        Ok(server.spawn(self.handler()))
+    }
+
+    /// Binds `addr`, reports the bound address to `on_bound`, and serves
+    /// on this thread until the process ends.
+    pub fn run(self, addr: impl ToSocketAddrs, on_bound: impl FnOnce(std::net::SocketAddr)) -> io::Result<()> {
+        let server = Server::bind(addr, self.config.server.clone())?;
+        on_bound(server.local_addr());
+        server.run(self.handler());
+        Ok(())
+    }
+}
