@@ -17,9 +17,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod broadcast;
+pub mod chat;
 pub mod entropy;
 pub mod http;
 pub mod server;
+pub mod ticker;
 pub mod websocket;
 
 /// Starts `env_logger` at level `info` unless `RUST_LOG` says otherwise

@@ -24,7 +24,7 @@ use std::time::Duration;
 use super::error::{Error, Result};
 use super::frame::OpCode;
 use super::message::{CloseFrame, Message};
-use super::protocol::{Encoder, Receiver};
+use super::protocol::{Encoder, Receiver, WireStats};
 use super::{Config, Role};
 use crate::server::drain;
 
@@ -80,6 +80,9 @@ impl WriteSide {
 pub struct Writer {
     side: Arc<Mutex<WriteSide>>,
     role: Role,
+    /// A handle of the socket outside the mutex, so [`Writer::abort`] works
+    /// even while another thread is blocked writing.
+    socket: Arc<TcpStream>,
 }
 
 impl Writer {
@@ -171,12 +174,15 @@ impl Writer {
     }
 
     /// Shuts the TCP connection down in both directions without a closing
-    /// handshake: the reader's blocked `read` returns at once. For dropping
-    /// a peer that does not answer (a dead client, a full outbox).
+    /// handshake: a blocked `read` or `write` on either half returns at
+    /// once, with an error. For dropping a peer that does not answer (a dead
+    /// client, a full outbox). Never blocks: it does not wait for the lock
+    /// a stalled write may be holding.
     pub fn abort(&self) {
-        let mut side = self.lock();
-        side.state = CloseState::Closed;
-        let _ = side.stream.shutdown(Shutdown::Both);
+        let _ = self.socket.shutdown(Shutdown::Both);
+        if let Ok(mut side) = self.side.try_lock() {
+            side.state = CloseState::Closed;
+        }
     }
 }
 
@@ -283,6 +289,12 @@ impl Reader {
         let _ = self.stream.shutdown(Shutdown::Both);
     }
 
+    /// What the last data message cost on the wire (frames, header bytes,
+    /// payload bytes), as measured while reading it.
+    pub fn last_message_wire(&self) -> WireStats {
+        self.receiver.last_message_wire()
+    }
+
     /// Sets the socket's read timeout (the whole socket: both halves).
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> Result<()> {
         Ok(self.stream.set_read_timeout(timeout)?)
@@ -322,7 +334,9 @@ impl WebSocket {
         protocol: Option<String>,
     ) -> Result<WebSocket> {
         let write_stream = stream.try_clone()?;
+        let socket = Arc::new(stream.try_clone()?);
         let writer = Writer {
+            socket,
             side: Arc::new(Mutex::new(WriteSide {
                 stream: write_stream,
                 encoder: Encoder::new(role),

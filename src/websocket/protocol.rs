@@ -40,6 +40,20 @@ pub struct Receiver {
     frame: Option<InFrame>,
     message: Option<Partial>,
     control: Vec<u8>,
+    /// Wire cost of the data message being assembled, and of the last one.
+    current: WireStats,
+    last: WireStats,
+}
+
+/// What a message cost on the wire: its frames, their headers, its payload.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WireStats {
+    /// Frames the message arrived in (1 unless fragmented).
+    pub frames: usize,
+    /// Bytes of frame headers, masking keys included.
+    pub header_bytes: usize,
+    /// Bytes of payload.
+    pub payload_bytes: usize,
 }
 
 /// The frame whose payload is being read.
@@ -72,7 +86,15 @@ impl Receiver {
             frame: None,
             message: None,
             control: Vec::new(),
+            current: WireStats::default(),
+            last: WireStats::default(),
         }
+    }
+
+    /// The wire cost of the last complete data message returned by
+    /// [`Receiver::read`]: as measured while reading it.
+    pub fn last_message_wire(&self) -> WireStats {
+        self.last
     }
 
     /// Reads until a whole message or control frame is in.
@@ -88,6 +110,14 @@ impl Receiver {
                     Some((header, len)) => {
                         self.start += len;
                         self.begin_frame(header)?;
+                        if !header.opcode.is_control() {
+                            if header.opcode != OpCode::Continuation {
+                                self.current = WireStats::default();
+                            }
+                            self.current.frames += 1;
+                            self.current.header_bytes += len;
+                            self.current.payload_bytes += header.payload_len as usize;
+                        }
                     }
                     None => {
                         self.fill(stream)?;
@@ -212,6 +242,7 @@ impl Receiver {
                     return Ok(None);
                 }
                 let partial = self.message.take().expect("a message in progress");
+                self.last = self.current;
                 Ok(Some(match partial.utf8 {
                     Some(v) => {
                         v.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
@@ -389,7 +420,12 @@ mod tests {
             (true, OpCode::Pong, b""),
             (true, OpCode::Continuation, "wörld".as_bytes()),
         ]);
-        let got: Vec<Message> = server_reads(&wire).into_iter().filter_map(|r| r.ok()).collect();
+        let mut rx = Receiver::new(Role::Server, &config(), &[]);
+        let mut input = &wire[..];
+        let mut got = Vec::new();
+        while let Ok(m) = rx.read(&mut input) {
+            got.push(m);
+        }
         assert_eq!(
             got,
             [
@@ -397,6 +433,15 @@ mod tests {
                 Message::Pong(vec![]),
                 Message::text("Hello, wörld"),
             ]
+        );
+        // Three data frames of 3 + 4 + 6 bytes, each with a 6-byte masked header.
+        assert_eq!(
+            rx.last_message_wire(),
+            WireStats {
+                frames: 3,
+                header_bytes: 18,
+                payload_bytes: 13
+            }
         );
     }
 

@@ -1,0 +1,149 @@
+// Browser test: real headless Chromium (Debian's) against the chat and the
+// ticker examples, through the pages our own HTTP server serves.
+//
+//   node chat-and-ticker.mjs http://127.0.0.1:CHAT_PORT http://127.0.0.1:TICKER_PORT OUT_DIR
+//
+// Checks, in order:
+//   1. two chat tabs join over WebSocket; a line typed in one appears in the other;
+//   2. the second tab switches to long polling, then short polling, and still
+//      receives what the first sends (the three transports side by side);
+//   3. the ticker page receives pushed updates and its chart is drawn.
+// Screenshots of each step go to OUT_DIR. Exits non-zero on the first failure.
+import { chromium } from "playwright-core";
+import { mkdirSync, rmSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const [chatUrl, tickerUrl, outDir] = process.argv.slice(2);
+if (!chatUrl || !tickerUrl || !outDir) {
+  console.error("usage: node chat-and-ticker.mjs CHAT_URL TICKER_URL OUT_DIR");
+  process.exit(2);
+}
+mkdirSync(outDir, { recursive: true });
+const profile = mkdtempSync(join(tmpdir(), "wirelab-chromium-"));
+
+// A fresh profile directory every run (Playwright passes it as --user-data-dir).
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  viewport: { width: 1100, height: 700 },
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+
+const step = (name) => console.log(`browser: ${name}`);
+const TIMEOUT = 10_000;
+let failed = false;
+
+async function joinChat(page, nick) {
+  await page.goto(chatUrl);
+  await page.fill("#nick", nick);
+  await page.click("#join");
+  await page.waitForSelector("#chat-view:not([hidden])", { timeout: TIMEOUT });
+}
+
+async function say(page, text) {
+  await page.fill("#text", text);
+  await page.click("#send");
+}
+
+async function sees(page, text) {
+  await page.waitForFunction(
+    (t) => [...document.querySelectorAll("#messages .text")].some((el) => el.textContent === t),
+    text,
+    { timeout: TIMEOUT },
+  );
+}
+
+async function transport(page, value) {
+  await page.check(`input[name="transport"][value="${value}"]`);
+}
+
+try {
+  const alice = await context.newPage();
+  const bob = await context.newPage();
+  for (const p of [alice, bob]) {
+    p.on("pageerror", (e) => {
+      console.error(`page error: ${e.message}`);
+      failed = true;
+    });
+  }
+
+  step("two tabs join the chat over WebSocket");
+  await joinChat(alice, "alice");
+  await alice.waitForSelector("#status.on", { timeout: TIMEOUT });
+  await joinChat(bob, "bob");
+  await bob.waitForSelector("#status.on", { timeout: TIMEOUT });
+  // alice sees bob arrive.
+  await alice.waitForFunction(
+    () => [...document.querySelectorAll("#messages .notice")].some((el) => el.textContent.startsWith("bob joined")),
+    null,
+    { timeout: TIMEOUT },
+  );
+
+  step("a message typed in one tab appears in the other");
+  await say(alice, "hello from alice, over WebSocket");
+  await sees(bob, "hello from alice, over WebSocket");
+  await say(bob, "hi alice, bob here");
+  await sees(alice, "hi alice, bob here");
+  const wsFrames = Number(await bob.textContent('#totals tr[data-kind="ws"] .n'));
+  if (!(wsFrames >= 2)) throw new Error(`wire panel counted ${wsFrames} WebSocket frames`);
+  await alice.screenshot({ path: join(outDir, "chat-alice.png") });
+  await bob.screenshot({ path: join(outDir, "chat-bob.png") });
+
+  step("bob switches to long polling and still receives");
+  await transport(bob, "long-poll");
+  await bob.waitForSelector("#status.on", { timeout: TIMEOUT });
+  await say(alice, "this one reaches bob by long polling");
+  await sees(bob, "this one reaches bob by long polling");
+  await say(bob, "sent by POST from a long-polling tab");
+  await sees(alice, "sent by POST from a long-polling tab");
+
+  step("bob switches to short polling and still receives");
+  await transport(bob, "short-poll");
+  await say(alice, "and this one by short polling");
+  await sees(bob, "and this one by short polling");
+  const httpRequests = Number(await bob.textContent('#totals tr[data-kind="http"] .n'));
+  if (!(httpRequests >= 2)) throw new Error(`wire panel counted ${httpRequests} HTTP requests`);
+  await bob.screenshot({ path: join(outDir, "chat-bob-polling.png") });
+
+  step("the ticker page receives pushed updates and draws its chart");
+  const ticker = await context.newPage();
+  ticker.on("pageerror", (e) => {
+    console.error(`page error: ${e.message}`);
+    failed = true;
+  });
+  await ticker.goto(tickerUrl);
+  await ticker.waitForFunction(() => Number(document.querySelector("#updates").textContent) >= 10, null, {
+    timeout: TIMEOUT,
+  });
+  const rows = await ticker.locator("#quotes tbody tr").count();
+  if (rows < 2) throw new Error(`ticker table has ${rows} rows`);
+  // The chart has been drawn: some canvas pixels are not background.
+  const painted = await ticker.evaluate(() => {
+    const c = document.querySelector("#chart");
+    const data = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 3; i < data.length; i += 4) if (data[i] !== 0) n++;
+    return n;
+  });
+  if (painted < 1000) throw new Error(`only ${painted} chart pixels drawn`);
+  await ticker.screenshot({ path: join(outDir, "ticker.png") });
+  console.log(`browser: ticker painted ${painted} pixels, ${rows} symbols`);
+} catch (e) {
+  console.error(`browser test failed: ${e.message}`);
+  failed = true;
+} finally {
+  await context.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+
+if (failed) process.exit(1);
+console.log(`browser: all checks passed; screenshots in ${outDir}`);

@@ -1,0 +1,40 @@
+//! `ws_broadcast`: the hub alone. Every text message any client sends goes
+//! out, verbatim, to every connected client, the sender included.
+//!
+//! ```text
+//! cargo run --release --example ws_broadcast [ADDR]     # default 127.0.0.1:9002, any path
+//! ```
+//!
+//! Read `src/broadcast.rs` alongside: one reader thread per connection
+//! publishes to the hub thread, which encodes each message once and hands
+//! the same bytes to every subscriber's bounded outbox, drained by that
+//! subscriber's writer thread. A client that stops reading fills only its own
+//! outbox and is dropped with close code 1008; the others never wait for it.
+//! Idle clients are pinged every 54 s and dropped after 60 s of silence.
+//!
+//! Try it: run two `cargo run --example ws_client ws://127.0.0.1:9002/` in
+//! two terminals and type in one; or load it with
+//! `cargo run --release --example broadcast_load -- --url ws://127.0.0.1:9002/`.
+//! Runs until Ctrl-C.
+
+use wirelab::broadcast::{spawn_relay, SubscriberConfig};
+use wirelab::server::ServerConfig;
+
+fn main() {
+    wirelab::init_logging();
+    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9002".to_string());
+    let (server, _hub) = match spawn_relay(&addr, ServerConfig::default(), SubscriberConfig::default()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ws_broadcast: cannot listen on {addr}: {e}");
+            std::process::exit(1);
+        }
+    };
+    let url = format!("ws://{}/", server.local_addr());
+    println!("ws_broadcast: every text message goes to everyone, on {url} (any path)");
+    println!("  try, in two terminals: cargo run --example ws_client {url}");
+    println!("  browser console: ws = new WebSocket(\"{url}\"); ws.onmessage = e => console.log(e.data); ws.onopen = () => ws.send(\"hi all\")");
+    println!("  load: cargo run --release --example broadcast_load -- --url {url}");
+    println!("  Ctrl-C to stop");
+    server.wait();
+}

@@ -1,0 +1,302 @@
+//! The broadcast hub, the chat and keepalive over real sockets.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::Ordering;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use wirelab::broadcast::{spawn_relay, SubscriberConfig};
+use wirelab::http::json;
+use wirelab::server::ServerConfig;
+use wirelab::websocket::handshake::{client_request, generate_key};
+use wirelab::websocket::{self, Message, WebSocket};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn client(url: &str) -> WebSocket {
+    let ws = websocket::connect(url).unwrap();
+    ws.set_read_timeout(Some(WAIT)).unwrap();
+    ws
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// A client that completes the handshake by hand and then does nothing at
+/// all: never reads, never answers a ping.
+fn silent_client(addr: SocketAddr, path: &str) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(&client_request(&addr.to_string(), path, &generate_key(), &[], None))
+        .unwrap();
+    // Read just the 101 response head, byte by byte.
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"));
+    s
+}
+
+#[test]
+fn a_hundred_clients_each_receive_every_message_once_in_publish_order() {
+    let (server, hub) = spawn_relay("127.0.0.1:0", ServerConfig::default(), SubscriberConfig::default()).unwrap();
+    let url = format!("ws://{}/", server.local_addr());
+    let mut clients: Vec<WebSocket> = (0..100).map(|_| client(&url)).collect();
+    wait_for("100 subscribers", || hub.subscribers() == 100);
+
+    const K: usize = 30;
+    for i in 0..K {
+        clients[i % 100].send(Message::text(format!("message {i}"))).unwrap();
+        // Publishes from different clients race each other to the hub; wait
+        // for each so that "publish order" is well defined.
+        wait_for("the publish", || {
+            hub.stats().published.load(Ordering::SeqCst) == i as u64 + 1
+        });
+    }
+    for (c, ws) in clients.iter_mut().enumerate() {
+        for i in 0..K {
+            assert_eq!(ws.read().unwrap(), Message::text(format!("message {i}")), "client {c}");
+        }
+    }
+    // Exactly once: nothing more is waiting for anyone.
+    for ws in &mut clients {
+        ws.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        assert!(ws.read().unwrap_err().is_timeout());
+    }
+    assert_eq!(hub.stats().delivered.load(Ordering::SeqCst), (100 * K) as u64);
+}
+
+/// Publishes `k` messages of `size` bytes from `publisher` (draining its own
+/// copies on another thread, since it is subscribed too) and returns how
+/// long until `reader` had all of them.
+fn fan_out_time(publisher: &mut WebSocket, reader: &mut WebSocket, k: usize, size: usize) -> Duration {
+    let payload = "x".repeat(size);
+    let started = Instant::now();
+    let writer = publisher.writer();
+    let sender = thread::spawn(move || {
+        for _ in 0..k {
+            writer.send_text(&payload).unwrap();
+        }
+    });
+    thread::scope(|scope| {
+        scope.spawn(|| {
+            for _ in 0..k {
+                publisher.read().unwrap();
+            }
+        });
+        for _ in 0..k {
+            assert_eq!(reader.read().unwrap().len(), size);
+        }
+    });
+    sender.join().unwrap();
+    started.elapsed()
+}
+
+#[test]
+fn a_client_that_stops_reading_is_dropped_without_slowing_the_others() {
+    let subscriber = SubscriberConfig {
+        outbox: 32,
+        write_wait: Duration::from_millis(500),
+        ..SubscriberConfig::default()
+    };
+    let (server, hub) = spawn_relay("127.0.0.1:0", ServerConfig::default(), subscriber).unwrap();
+    let addr = server.local_addr();
+    let url = format!("ws://{addr}/");
+    let mut publisher = client(&url);
+    let mut reader = client(&url);
+    wait_for("2 subscribers", || hub.subscribers() == 2);
+
+    // Rounds of 100 messages of 64 KiB (6.4 MiB). The first round is the
+    // baseline; then a client that never reads joins, and rounds go on
+    // until its socket buffers and its outbox are full and the hub drops it.
+    const K: usize = 100;
+    const SIZE: usize = 64 * 1024;
+    let baseline = fan_out_time(&mut publisher, &mut reader, K, SIZE);
+    let stalled = silent_client(addr, "/");
+    wait_for("3 subscribers", || hub.subscribers() == 3);
+    let mut rounds = Vec::new();
+    while hub.stats().dropped.load(Ordering::SeqCst) == 0 {
+        assert!(rounds.len() < 40, "the stalled client was never dropped");
+        rounds.push(fan_out_time(&mut publisher, &mut reader, K, SIZE));
+    }
+    wait_for("the stalled client to be gone", || hub.subscribers() == 2);
+    let worst = rounds.iter().max().copied().unwrap_or_default();
+    println!(
+        "fan-out of {K} x {SIZE} B to a fast reader: {baseline:?} alone; beside a stalled client, \
+         worst of {} rounds {worst:?} (dropped after {} MiB)",
+        rounds.len(),
+        (rounds.len() * K * SIZE) >> 20
+    );
+    assert!(
+        worst < baseline * 3 + Duration::from_millis(500),
+        "delivery slowed from {baseline:?} to {worst:?}"
+    );
+    assert_eq!(
+        hub.stats().dropped.load(Ordering::SeqCst),
+        1,
+        "only the stalled client was dropped"
+    );
+    drop(stalled);
+}
+
+#[test]
+fn keepalive_drops_a_peer_that_never_answers_pings_and_keeps_one_that_does() {
+    let subscriber = SubscriberConfig {
+        pong_wait: Duration::from_millis(300),
+        ping_period: Duration::from_millis(270),
+        ..SubscriberConfig::default()
+    };
+    let (server, hub) = spawn_relay("127.0.0.1:0", ServerConfig::default(), subscriber).unwrap();
+    let addr = server.local_addr();
+
+    // A live client: its reader thread answers pings (the library does).
+    let live = client(&format!("ws://{addr}/"));
+    let (mut live_reader, _live_writer) = live.split();
+    let pongs = thread::spawn(move || {
+        let mut pings = 0;
+        let until = Instant::now() + Duration::from_millis(1200);
+        while Instant::now() < until {
+            match live_reader.read() {
+                Ok(Message::Ping(_)) => pings += 1,
+                Ok(_) => {}
+                Err(e) if e.is_timeout() => {}
+                Err(e) => panic!("live client lost: {e}"),
+            }
+        }
+        pings
+    });
+    let mut dead = silent_client(addr, "/");
+    wait_for("2 subscribers", || hub.subscribers() == 2);
+    let started = Instant::now();
+
+    // The dead peer is cut off: its socket reaches end-of-stream.
+    dead.set_read_timeout(Some(WAIT)).unwrap();
+    let mut sink = Vec::new();
+    let _ = dead.read_to_end(&mut sink);
+    let dropped_after = started.elapsed();
+    assert!(
+        dropped_after < Duration::from_millis(1000),
+        "dropped after {dropped_after:?}"
+    );
+    assert!(
+        sink.windows(2).any(|w| w == [0x89, 0x00]),
+        "it had been pinged (an empty ping frame is 89 00)"
+    );
+    let pings = pongs.join().unwrap();
+    assert!(pings >= 3, "the live client answered {pings} pings");
+    assert_eq!(hub.subscribers(), 1, "the live client is still subscribed");
+}
+
+fn next_event(ws: &mut WebSocket) -> json::Value {
+    loop {
+        if let Message::Text(t) = ws.read().unwrap() {
+            return json::parse(&t).unwrap();
+        }
+    }
+}
+
+fn chat_join(url: &str, nick: &str) -> WebSocket {
+    let mut ws = client(url);
+    ws.send(Message::text(format!(r#"{{"type":"join","nick":"{nick}"}}"#)))
+        .unwrap();
+    let history = next_event(&mut ws);
+    assert_eq!(history.get("type").and_then(json::Value::as_str), Some("history"));
+    ws
+}
+
+fn kind_and_nick(v: &json::Value) -> (String, String) {
+    (
+        v.get("type").and_then(json::Value::as_str).unwrap_or("").to_string(),
+        v.get("nick").and_then(json::Value::as_str).unwrap_or("").to_string(),
+    )
+}
+
+#[test]
+fn a_chat_leave_is_announced_when_a_client_disconnects_abruptly() {
+    let (server, _chat) = wirelab::chat::spawn("127.0.0.1:0", SubscriberConfig::default()).unwrap();
+    let url = format!("ws://{}/ws", server.local_addr());
+    let mut alice = chat_join(&url, "alice");
+    assert_eq!(kind_and_nick(&next_event(&mut alice)), ("join".into(), "alice".into()));
+    let bob = chat_join(&url, "bob");
+    assert_eq!(kind_and_nick(&next_event(&mut alice)), ("join".into(), "bob".into()));
+    // Bob's side vanishes without a close frame: dropping the socket.
+    drop(bob);
+    let leave = next_event(&mut alice);
+    assert_eq!(kind_and_nick(&leave), ("leave".into(), "bob".into()));
+    assert_eq!(leave.get("online").and_then(json::Value::as_f64), Some(1.0));
+}
+
+#[test]
+fn a_chat_message_carries_its_measured_frame_and_reaches_pollers_too() {
+    let (server, _chat) = wirelab::chat::spawn("127.0.0.1:0", SubscriberConfig::default()).unwrap();
+    let addr = server.local_addr();
+    let mut alice = chat_join(&format!("ws://{addr}/ws"), "alice");
+    next_event(&mut alice); // her own join
+    let sent = r#"{"type":"say","text":"hello, pollers"}"#;
+    alice.send(Message::text(sent)).unwrap();
+    let msg = next_event(&mut alice);
+    assert_eq!(msg.get("text").and_then(json::Value::as_str), Some("hello, pollers"));
+    let frame = msg.get("frame").unwrap();
+    // A short message sent by a client: one frame, a 2-byte header plus a
+    // 4-byte masking key, and the JSON as payload.
+    assert_eq!(
+        frame.get("payload").and_then(json::Value::as_f64),
+        Some(sent.len() as f64)
+    );
+    assert_eq!(frame.get("header").and_then(json::Value::as_f64), Some(6.0));
+
+    // A short poll sees the same event with the same id.
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(b"GET /api/chat/poll?since=0 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    let body = &response[response.find("\r\n\r\n").unwrap() + 4..];
+    let polled = json::parse(body).unwrap();
+    let Some(json::Value::Array(events)) = polled.get("events") else {
+        panic!("{body}")
+    };
+    assert!(events
+        .iter()
+        .any(|e| e.get("id") == msg.get("id") && e.get("text") == msg.get("text")));
+}
+
+#[test]
+fn a_binary_message_to_the_text_only_hub_is_refused_with_1003() {
+    let (server, _hub) = spawn_relay("127.0.0.1:0", ServerConfig::default(), SubscriberConfig::default()).unwrap();
+    let mut ws = client(&format!("ws://{}/", server.local_addr()));
+    ws.send(Message::binary(vec![1, 2, 3])).unwrap();
+    match ws.read().unwrap() {
+        Message::Close(Some(frame)) => assert_eq!(frame.code.0, 1003),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_ticker_pushes_ticks_without_being_asked() {
+    let (server, ticker) = wirelab::ticker::spawn("127.0.0.1:0", Duration::from_millis(20)).unwrap();
+    let mut ws = client(&format!("ws://{}/ws", server.local_addr()));
+    let hello = next_event(&mut ws);
+    assert_eq!(hello.get("type").and_then(json::Value::as_str), Some("hello"));
+    let mut seqs = Vec::new();
+    while seqs.len() < 5 {
+        let tick = next_event(&mut ws);
+        assert_eq!(tick.get("type").and_then(json::Value::as_str), Some("tick"));
+        seqs.push(tick.get("seq").and_then(json::Value::as_f64).unwrap());
+    }
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1.0),
+        "consecutive ticks: {seqs:?}"
+    );
+    ticker.stop();
+}
