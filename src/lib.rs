@@ -24,6 +24,7 @@ pub mod http;
 pub mod server;
 pub mod ticker;
 pub mod websocket;
+pub mod wire;
 
 /// Starts `env_logger` at level `info` unless `RUST_LOG` says otherwise
 /// (`RUST_LOG=debug` shows requests and messages, `RUST_LOG=trace` every
