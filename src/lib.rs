@@ -22,7 +22,9 @@ pub mod chat;
 pub mod entropy;
 pub mod http;
 pub mod server;
+pub mod tcp;
 pub mod ticker;
+pub mod udp;
 pub mod websocket;
 pub mod wire;
 

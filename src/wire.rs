@@ -2,6 +2,8 @@
 //!
 //! - [`hex_dump`]: bytes as the classic offset / hex / ASCII table, for
 //!   printing what a socket actually carried.
+//! - [`Timeline`]: who did what when, across threads, printed in two
+//!   lanes (`examples/duplex.rs`).
 //! - [`CountingRelay`]: a TCP relay that sits between a client and a server
 //!   and counts every byte in each direction. Because it counts at the
 //!   socket, it sees everything a protocol costs: request lines, headers,
@@ -12,8 +14,9 @@ use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::{Duration, Instant};
 
 /// Formats `bytes` sixteen per line: offset, hex, and printable ASCII.
 ///
@@ -44,6 +47,49 @@ pub fn hex_dump(bytes: &[u8]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Events from several threads, stamped with the time since the timeline
+/// began, printed afterwards in two lanes (left and right).
+#[derive(Debug)]
+pub struct Timeline {
+    start: Instant,
+    events: Mutex<Vec<(Duration, usize, String)>>,
+}
+
+impl Timeline {
+    /// A timeline starting now.
+    pub fn new() -> Arc<Timeline> {
+        Arc::new(Timeline {
+            start: Instant::now(),
+            events: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Records `what` in lane 0 (left) or 1 (right).
+    pub fn note(&self, lane: usize, what: impl Into<String>) {
+        let at = self.start.elapsed();
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((at, lane.min(1), what.into()));
+    }
+
+    /// The events so far, in time order, as text: `+0.100s  left | right`.
+    pub fn render(&self, left: &str, right: &str) -> String {
+        let mut events = self.events.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        events.sort_by_key(|(at, _, _)| *at);
+        let mut out = format!("{:>9}  {:<38} {}\n", "time", left, right);
+        for (at, lane, what) in events {
+            let (l, r) = if lane == 0 {
+                (what.as_str(), "")
+            } else {
+                ("", what.as_str())
+            };
+            let _ = writeln!(out, "{:>8.3}s  {:<38} {}", at.as_secs_f64(), l, r);
+        }
+        out
+    }
 }
 
 /// Bytes counted by a [`CountingRelay`], in each direction.
@@ -145,6 +191,18 @@ mod tests {
     fn hex_dump_pads_the_last_line() {
         let d = hex_dump(b"\x81\x05Hello");
         assert_eq!(d, format!("0000  81 05 48 65 6c 6c 6f {} ..Hello\n", "   ".repeat(9)));
+    }
+
+    #[test]
+    fn the_timeline_orders_events_from_threads_by_time() {
+        let t = Timeline::new();
+        let t2 = Arc::clone(&t);
+        thread::spawn(move || t2.note(1, "right first")).join().unwrap();
+        t.note(0, "left second");
+        let text = t.render("L", "R");
+        let right = text.find("right first").unwrap();
+        let left = text.find("left second").unwrap();
+        assert!(right < left);
     }
 
     #[test]
