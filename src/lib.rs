@@ -1,18 +1,31 @@
 //! # wirelab
 //!
 //! TCP, HTTP and WebSocket built from the socket up, on `std::net`, one
-//! thread per connection.
+//! thread per connection. Read the code, run the examples, run the tests:
+//! each test's name states a fact about the protocols, and the docs in
+//! `docs/` follow the five study notes the project started from.
 //!
-//! The crate follows the network stack:
+//! The modules follow the network stack, bottom up:
 //!
-//! | layer | module | what it shows |
-//! |---|---|---|
-//! | transport | [`server`] | the accept loop every server here shares |
-//! | application | [`http`] | request/response on raw sockets |
-//! | application | [`websocket`] | RFC 6455 by hand: handshake, frames, close |
+//! | layer | module | what it shows | example |
+//! |---|---|---|---|
+//! | transport | [`server`] | the accept loop every server here shares: a thread per connection, cap, timeouts, shutdown | every server |
+//! | transport | [`tcp`] | TCP's handshake, states, byte stream, full duplex | `tcp_echo`, `tcp_handshake`, `duplex`, `stream_vs_message` |
+//! | transport | [`udp`] | datagrams, no connection | `udp_echo` |
+//! | application | [`http`] | HTTP/1.1: parser with limits, keep-alive, router, REST, polling | `http_server`, `push_vs_poll` |
+//! | application | [`websocket`] | RFC 6455 by hand: handshake, frames, masking, close, split halves | `ws_echo`, `ws_client`, `frame_anatomy` |
+//! | application | [`broadcast`] | the hub thread: encode once, bounded outboxes, keepalive | `ws_broadcast`, `broadcast_load` |
+//! | demos | [`chat`], [`ticker`] | the classroom demos, pages compiled in | `chat`, `ticker` |
+//! | aids | [`wire`], [`entropy`] | hex dumps, timelines, byte-counting relay; random keys | |
 //!
-//! See `docs/` for the chapters that follow the study notes, and
-//! `examples/` for one runnable lesson each.
+//! The map from each claim of the notes to its module, example and test is
+//! in `docs/README.md`.
+//!
+//! Conventions: protocol logic works on byte slices and `impl Read` so it
+//! is testable without sockets; peer input never panics, never grows a
+//! buffer without a limit and never blocks forever; logging goes through
+//! [`log`] (`info` lifecycle, `debug` requests and messages, `trace` every
+//! frame's fields).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

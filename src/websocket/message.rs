@@ -5,8 +5,9 @@
 //! A *message* is one or more frames: a Text or Binary frame, then zero or
 //! more Continuation frames, the last with FIN set. The reader reassembles
 //! them, so `read()` returns exactly what the peer's `send()` sent, however
-//! TCP cut it up on the way (`tests/websocket.rs`,
-//! `message_boundaries_survive_any_tcp_segmentation`).
+//! TCP cut it up on the way (`message_boundaries_survive_any_split_of_the_byte_stream`
+//! in `src/websocket/protocol.rs`; over a socket,
+//! `websocket_frames_restore_the_boundaries_tcp_does_not_keep` in `tests/transport.rs`).
 
 use std::fmt;
 
