@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::broadcast::{serve_subscriber, Hub, Incoming, SubscriberConfig};
-use crate::http::api::{json_response, now_ms};
+use crate::http::api::{self, json_response, now_ms};
 use crate::http::json::{self, escape};
 use crate::http::poll::EventLog;
 use crate::http::{HttpConfig, HttpServer, Request, Response, Router, Upgrade};
@@ -56,8 +56,6 @@ pub const KEEP: usize = 1000;
 pub const MAX_NICK: usize = 24;
 /// Longest message, in characters.
 pub const MAX_TEXT: usize = 2000;
-/// Longest a long poll is held.
-pub const MAX_WAIT: Duration = Duration::from_secs(30);
 /// Long polls held at once (each holds a connection thread).
 pub const MAX_WAITING: usize = 1000;
 /// How long a new WebSocket may take to send its join message.
@@ -263,28 +261,11 @@ impl Chat {
     }
 
     fn poll(&self, req: &Request) -> Response {
-        let since = match req.query("since").map(|s| s.parse::<u64>()) {
-            None => 0,
-            Some(Ok(n)) => n,
-            Some(Err(_)) => return bad("since must be an event id"),
-        };
-        let wait = match req.query("wait").map(|s| s.parse::<f64>()) {
-            None => None,
-            Some(Ok(s)) if s.is_finite() && s >= 0.0 => Some(Duration::from_secs_f64(s).min(MAX_WAIT)),
-            Some(_) => return bad("wait must be a number of seconds"),
-        };
-        let events = match wait {
-            None => self.log.since(since),
-            Some(wait) => match self.log.wait_since(since, wait) {
-                Ok(found) if found.is_empty() => return Response::new(204).with_header("Cache-Control", "no-store"),
-                Ok(found) => found,
-                Err(_) => {
-                    return json_response(503, r#"{"error":"too many waiting"}"#.into()).with_header("Retry-After", "1")
-                }
-            },
-        };
-        let items: Vec<String> = events.into_iter().map(|(_, e)| e).collect();
-        json_response(200, format!(r#"{{"events":[{}]}}"#, items.join(",")))
+        // A long poll without `since` waits for the next event.
+        api::poll(req, &self.log, self.log.last_id(), |events| {
+            let items: Vec<&str> = events.iter().map(|(_, e)| e.as_str()).collect();
+            format!(r#"{{"events":[{}]}}"#, items.join(","))
+        })
     }
 }
 

@@ -155,35 +155,47 @@ impl MessageApi {
     }
 
     fn poll(&self, req: &Request) -> Response {
-        let wait = match req.query("wait").map(|s| s.parse::<f64>()) {
-            None => None,
-            Some(Ok(s)) if s.is_finite() && s >= 0.0 => Some(Duration::from_secs_f64(s).min(MAX_WAIT)),
-            Some(_) => return error(400, "wait must be a number of seconds"),
-        };
         // Without `since`, a short poll returns everything kept and a long
         // poll waits for the next new message.
-        let since = match req.query("since").map(|s| s.parse::<u64>()) {
-            None if wait.is_some() => self.log.last_id(),
-            None => 0,
-            Some(Ok(n)) => n,
-            Some(Err(_)) => return error(400, "since must be a message id"),
-        };
-        let messages = match wait {
-            None => self.log.since(since),
-            Some(wait) => match self.log.wait_since(since, wait) {
-                Ok(found) if found.is_empty() => return Response::new(204).with_header("Cache-Control", "no-store"),
-                Ok(found) => found,
-                Err(_) => {
-                    return error(503, "too many long polls waiting; try again").with_header("Retry-After", "1");
-                }
-            },
-        };
-        let items: Vec<String> = messages.iter().map(|(_, m)| m.to_json()).collect();
-        json_response(
-            200,
-            format!(r#"{{"messages":[{}],"last":{}}}"#, items.join(","), self.log.last_id()),
-        )
+        poll(req, &self.log, self.log.last_id(), |messages| {
+            let items: Vec<String> = messages.iter().map(|(_, m)| m.to_json()).collect();
+            format!(r#"{{"messages":[{}],"last":{}}}"#, items.join(","), self.log.last_id())
+        })
     }
+}
+
+/// Answers a short or long poll on `log`, the way every polling endpoint
+/// here does: `?since=N` (an id; default 0 for a short poll,
+/// `long_poll_default` for a long one) and `?wait=S` (seconds, at most
+/// [`MAX_WAIT`]; present means long poll). 200 with `render(events)`, 204
+/// when a long poll timed out, 400 for bad parameters, 503 with
+/// `Retry-After` when too many long polls are already held.
+pub fn poll<T: Clone>(
+    req: &Request,
+    log: &EventLog<T>,
+    long_poll_default: u64,
+    render: impl FnOnce(&[(u64, T)]) -> String,
+) -> Response {
+    let wait = match req.query("wait").map(|s| s.parse::<f64>()) {
+        None => None,
+        Some(Ok(s)) if s.is_finite() && s >= 0.0 => Some(Duration::from_secs_f64(s).min(MAX_WAIT)),
+        Some(_) => return error(400, "wait must be a number of seconds"),
+    };
+    let since = match req.query("since").map(|s| s.parse::<u64>()) {
+        None if wait.is_some() => long_poll_default,
+        None => 0,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => return error(400, "since must be an event id"),
+    };
+    let events = match wait {
+        None => log.since(since),
+        Some(wait) => match log.wait_since(since, wait) {
+            Ok(found) if found.is_empty() => return Response::new(204).with_header("Cache-Control", "no-store"),
+            Ok(found) => found,
+            Err(_) => return error(503, "too many long polls waiting; try again").with_header("Retry-After", "1"),
+        },
+    };
+    json_response(200, render(&events))
 }
 
 /// A JSON response that caches must not keep (the data changes).

@@ -16,7 +16,7 @@
 
 use std::io::{BufRead, Read};
 
-use super::request::{read_line, trim_eol};
+use super::request::{read_line, trim_eol, trim_ows};
 use super::{HttpError, Limits, RequestHead, Version};
 
 /// Longest chunk-size line accepted (size, extensions, CRLF).
@@ -111,7 +111,7 @@ fn read_chunked<R: BufRead>(reader: &mut R, limits: &Limits) -> Result<Vec<u8>, 
         }
         let size_field = trim_eol(&line);
         let size_hex = size_field.split(|&b| b == b';').next().unwrap_or_default();
-        let size_hex = trim_ws(size_hex);
+        let size_hex = trim_ows(size_hex);
         if size_hex.is_empty() || size_hex.len() > 15 || !size_hex.iter().all(u8::is_ascii_hexdigit) {
             return Err(HttpError::BadRequest("chunk size is not hexadecimal"));
         }
@@ -146,16 +146,6 @@ fn read_chunked<R: BufRead>(reader: &mut R, limits: &Limits) -> Result<Vec<u8>, 
         }
     }
     Err(HttpError::HeadersTooLarge)
-}
-
-fn trim_ws(mut v: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = v {
-        v = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = v {
-        v = rest;
-    }
-    v
 }
 
 #[cfg(test)]

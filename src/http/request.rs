@@ -129,25 +129,7 @@ pub fn read_head<R: BufRead>(reader: &mut R, limits: &Limits) -> Result<Option<R
     }
     let (method, target, version) = parse_request_line(trim_eol(&line))?;
 
-    let mut headers = Headers::new();
-    loop {
-        line.clear();
-        let budget = limits.max_header_line.min(limits.max_head_bytes.saturating_sub(total));
-        let n = read_line(reader, &mut line, budget).map_err(|e| e.or_too_long(HttpError::HeadersTooLarge))?;
-        if n == 0 {
-            return Err(HttpError::Incomplete);
-        }
-        total += n;
-        let field = trim_eol(&line);
-        if field.is_empty() {
-            break;
-        }
-        if headers.len() == limits.max_headers {
-            return Err(HttpError::HeadersTooLarge);
-        }
-        let (name, value) = parse_field(field)?;
-        headers.append(name, value);
-    }
+    let headers = read_fields(reader, limits, &mut total)?;
     Ok(Some(RequestHead {
         method,
         target,
@@ -155,6 +137,36 @@ pub fn read_head<R: BufRead>(reader: &mut R, limits: &Limits) -> Result<Option<R
         headers,
         wire_len: total,
     }))
+}
+
+/// Reads header fields up to and including the empty line that ends a head
+/// (requests and responses alike). `total` counts the head's bytes so far
+/// and is kept within `limits.max_head_bytes`.
+pub(crate) fn read_fields<R: BufRead>(
+    reader: &mut R,
+    limits: &Limits,
+    total: &mut usize,
+) -> Result<Headers, HttpError> {
+    let mut headers = Headers::new();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let budget = limits.max_header_line.min(limits.max_head_bytes.saturating_sub(*total));
+        let n = read_line(reader, &mut line, budget).map_err(|e| e.or_too_long(HttpError::HeadersTooLarge))?;
+        if n == 0 {
+            return Err(HttpError::Incomplete);
+        }
+        *total += n;
+        let field = trim_eol(&line);
+        if field.is_empty() {
+            return Ok(headers);
+        }
+        if headers.len() == limits.max_headers {
+            return Err(HttpError::HeadersTooLarge);
+        }
+        let (name, value) = parse_field(field)?;
+        headers.append(name, value);
+    }
 }
 
 /// Why [`read_line`] stopped.
@@ -279,7 +291,7 @@ pub(crate) fn parse_field(line: &[u8]) -> Result<(String, String), HttpError> {
     ))
 }
 
-fn trim_ows(mut v: &[u8]) -> &[u8] {
+pub(crate) fn trim_ows(mut v: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = v {
         v = rest;
     }

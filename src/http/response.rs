@@ -10,7 +10,7 @@
 use std::io::{self, BufRead, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::request::{parse_field, parse_version, read_line, trim_eol};
+use super::request::{parse_version, read_fields, read_line, trim_eol};
 use super::{Headers, HttpError, Limits, Version};
 
 /// A response: status code, header fields and body bytes.
@@ -125,25 +125,7 @@ pub fn read_response_head<R: BufRead>(reader: &mut R, limits: &Limits) -> Result
         _ => return Err(HttpError::BadRequest("status code is not three digits")),
     };
     let reason = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
-    let mut headers = Headers::new();
-    loop {
-        line.clear();
-        let budget = limits.max_header_line.min(limits.max_head_bytes.saturating_sub(total));
-        let n = read_line(reader, &mut line, budget).map_err(|e| e.or_too_long(HttpError::HeadersTooLarge))?;
-        if n == 0 {
-            return Err(HttpError::Incomplete);
-        }
-        total += n;
-        let field = trim_eol(&line);
-        if field.is_empty() {
-            break;
-        }
-        if headers.len() == limits.max_headers {
-            return Err(HttpError::HeadersTooLarge);
-        }
-        let (name, value) = parse_field(field)?;
-        headers.append(name, value);
-    }
+    let headers = read_fields(reader, limits, &mut total)?;
     Ok(ResponseHead {
         version,
         status,
