@@ -300,3 +300,20 @@ fn the_ticker_pushes_ticks_without_being_asked() {
     );
     ticker.stop();
 }
+
+#[test]
+fn the_chat_refuses_a_message_too_big_for_a_chat_with_1009() {
+    let (server, _chat) = wirelab::chat::spawn("127.0.0.1:0", SubscriberConfig::default()).unwrap();
+    let mut ws = chat_join(&format!("ws://{}/ws", server.local_addr()), "mallory");
+    ws.send(Message::text("x".repeat(1 << 20))).unwrap();
+    loop {
+        match ws.read() {
+            Ok(Message::Close(Some(frame))) => {
+                assert_eq!(frame.code.0, 1009);
+                break;
+            }
+            Ok(_) => {}
+            Err(e) => panic!("expected a close frame, got {e}"),
+        }
+    }
+}

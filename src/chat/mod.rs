@@ -173,7 +173,7 @@ impl Chat {
     /// One WebSocket page, from the Upgrade to its departure.
     fn serve_websocket(&self, up: Upgrade) {
         let info = up.info;
-        let Ok(mut ws) = websocket::upgrade(up.stream, &up.head, &up.leftover, &ServerOptions::default()) else {
+        let Ok(mut ws) = websocket::upgrade(up.stream, &up.head, &up.leftover, &small_messages()) else {
             return;
         };
         let _ = ws.set_read_timeout(Some(JOIN_WAIT));
@@ -266,6 +266,20 @@ impl Chat {
             let items: Vec<&str> = events.iter().map(|(_, e)| e.as_str()).collect();
             format!(r#"{{"events":[{}]}}"#, items.join(","))
         })
+    }
+}
+
+/// WebSocket limits for pages that send small JSON messages: anything over
+/// 64 KiB is refused with 1009 instead of buffered (the default allows 64
+/// MiB, which is right for an echo server under test, not for a chat).
+pub fn small_messages() -> ServerOptions {
+    ServerOptions {
+        config: websocket::Config {
+            max_frame_size: 64 * 1024,
+            max_message_size: 64 * 1024,
+            ..websocket::Config::default()
+        },
+        ..ServerOptions::default()
     }
 }
 

@@ -26,7 +26,7 @@ use crate::broadcast::{serve_subscriber, Hub, SubscriberConfig};
 use crate::http::api::now_ms;
 use crate::http::{HttpConfig, HttpServer, Router};
 use crate::server::ServerHandle;
-use crate::websocket::{self, ServerOptions};
+use crate::websocket;
 
 /// The page.
 pub const INDEX_HTML: &str = include_str!("index.html");
@@ -81,7 +81,8 @@ impl Ticker {
         let ticker = Arc::clone(self);
         let config = SubscriberConfig::default();
         r.upgrade("/ws", move |up| {
-            let Ok(ws) = websocket::upgrade(up.stream, &up.head, &up.leftover, &ServerOptions::default()) else {
+            // The page never sends anything but pongs: small limits.
+            let Ok(ws) = websocket::upgrade(up.stream, &up.head, &up.leftover, &crate::chat::small_messages()) else {
                 return;
             };
             let greet = |w: &websocket::Writer| {
