@@ -103,10 +103,15 @@ fn fan_out_time(publisher: &mut WebSocket, reader: &mut WebSocket, k: usize, siz
 
 #[test]
 fn a_client_that_stops_reading_is_dropped_without_slowing_the_others() {
+    // Rounds of K messages; the outbox holds one round, so a reader that
+    // keeps up (it gets every round before the next starts) can never be
+    // dropped, while one that never reads overflows after a few rounds.
     // A hub that waited for the stalled client would stall for WRITE_WAIT
     // (2 s here) each time: far above the bound asserted below.
+    const K: usize = 100;
+    const SIZE: usize = 64 * 1024;
     let subscriber = SubscriberConfig {
-        outbox: 32,
+        outbox: K,
         write_wait: Duration::from_secs(2),
         ..SubscriberConfig::default()
     };
@@ -120,8 +125,6 @@ fn a_client_that_stops_reading_is_dropped_without_slowing_the_others() {
     // Rounds of 100 messages of 64 KiB (6.4 MiB). The first round is the
     // baseline; then a client that never reads joins, and rounds go on
     // until its socket buffers and its outbox are full and the hub drops it.
-    const K: usize = 100;
-    const SIZE: usize = 64 * 1024;
     let baseline = fan_out_time(&mut publisher, &mut reader, K, SIZE);
     let stalled = silent_client(addr, "/");
     wait_for("3 subscribers", || hub.subscribers() == 3);
