@@ -227,6 +227,8 @@ fn server_initiated_close_completes_when_the_client_answers() {
     );
     assert!(matches!(ws.read(), Err(Error::ConnectionClosed)));
     assert!(matches!(ws.send(Message::text("x")), Err(Error::ConnectionClosed)));
+    // Closing a connection the peer already closed is not an error.
+    assert_eq!(ws.close(None).unwrap(), None);
     let echoed = rx.recv_timeout(WAIT).unwrap();
     assert_eq!(echoed.map(|f| f.code), Some(CloseCode::GOING_AWAY));
 }

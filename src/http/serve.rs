@@ -156,16 +156,21 @@ pub fn serve_connection(stream: TcpStream, info: ConnInfo, router: &Router, conf
                 drain(&mut stream, Duration::from_millis(200));
                 return;
             }
-            Outcome::Upgraded => return,
+            Outcome::Done => return,
             Outcome::Failed(head, e) => return fail(reader, &info, Some(&head), e, config),
         }
     }
 }
 
 enum Outcome {
+    /// Read the next request.
     KeepAlive,
+    /// Close gracefully.
     Close,
-    Upgraded,
+    /// Nothing more to do here: the connection was handed over (Upgrade)
+    /// or the socket broke.
+    Done,
+    /// Answer with the error's status, then close.
     Failed(RequestHead, HttpError),
 }
 
@@ -225,7 +230,7 @@ fn exchange(
                 Ok(stream) => stream,
                 Err(e) => {
                     log::error!("{info}: cannot hand the connection over: {e}");
-                    return Outcome::Upgraded;
+                    return Outcome::Done;
                 }
             };
             let _ = stream.set_read_timeout(None);
@@ -235,7 +240,7 @@ fn exchange(
                 leftover,
                 info: *info,
             });
-            return Outcome::Upgraded;
+            return Outcome::Done;
         }
         Found::Route(Target::Static { content_type, body }, _) => {
             Response::new(200).with_body(content_type, body.to_vec())
@@ -288,7 +293,7 @@ fn respond(
     log::debug!("{info}: {} -> {} bytes", head, bytes.len());
     let mut stream = reader.get_ref().get_ref();
     if stream.write_all(&bytes).and_then(|_| stream.flush()).is_err() {
-        return Outcome::Upgraded; // nothing more to do on a broken socket
+        return Outcome::Done;
     }
     if keep {
         Outcome::KeepAlive

@@ -376,6 +376,8 @@ impl WebSocket {
     pub fn close(&mut self, frame: Option<CloseFrame>) -> Result<Option<CloseFrame>> {
         match self.writer.close(frame) {
             Ok(()) | Err(Error::AlreadyClosing) => {}
+            // The peer closed first and the reader already answered.
+            Err(Error::ConnectionClosed) => return Ok(None),
             Err(e) => return Err(e),
         }
         loop {
