@@ -218,4 +218,5 @@ fn main() {
     for f in failures.iter().take(5) {
         println!("failed: {f}");
     }
+    println!("next: try --clients 1000 --rate 50, then --rate 200, and compare p99 (docs/broadcast.md)");
 }

@@ -256,5 +256,8 @@ fn main() {
     println!("bytes: counted at the socket by a relay per client; payload: response bodies or frame payloads;");
     println!("overhead: everything else (request/response heads, frame headers, the Upgrade handshake).");
     println!("short polling's payload includes its many empty answers ({{\"messages\":[],…}}).");
+    println!(
+        "next: --interval-ms 2000 --poll-ms 1000 --events 5 (rare events), or open the chat and switch transports"
+    );
     server.shutdown();
 }
