@@ -56,6 +56,9 @@ pub const KEEP: usize = 1000;
 pub const MAX_NICK: usize = 24;
 /// Longest message, in characters.
 pub const MAX_TEXT: usize = 2000;
+/// Largest WebSocket message accepted from a page; larger is refused with
+/// 1009 before it is buffered.
+pub const MAX_MESSAGE: usize = 64 * 1024;
 /// Long polls held at once (each holds a connection thread).
 pub const MAX_WAITING: usize = 1000;
 /// How long a new WebSocket may take to send its join message.
@@ -173,7 +176,12 @@ impl Chat {
     /// One WebSocket page, from the Upgrade to its departure.
     fn serve_websocket(&self, up: Upgrade) {
         let info = up.info;
-        let Ok(mut ws) = websocket::upgrade(up.stream, &up.head, &up.leftover, &small_messages()) else {
+        let Ok(mut ws) = websocket::upgrade(
+            up.stream,
+            &up.head,
+            &up.leftover,
+            &ServerOptions::with_max_message(MAX_MESSAGE),
+        ) else {
             return;
         };
         let _ = ws.set_read_timeout(Some(JOIN_WAIT));
@@ -266,20 +274,6 @@ impl Chat {
             let items: Vec<&str> = events.iter().map(|(_, e)| e.as_str()).collect();
             format!(r#"{{"events":[{}]}}"#, items.join(","))
         })
-    }
-}
-
-/// WebSocket limits for pages that send small JSON messages: anything over
-/// 64 KiB is refused with 1009 instead of buffered (the default allows 64
-/// MiB, which is right for an echo server under test, not for a chat).
-pub fn small_messages() -> ServerOptions {
-    ServerOptions {
-        config: websocket::Config {
-            max_frame_size: 64 * 1024,
-            max_message_size: 64 * 1024,
-            ..websocket::Config::default()
-        },
-        ..ServerOptions::default()
     }
 }
 

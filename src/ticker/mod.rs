@@ -82,7 +82,12 @@ impl Ticker {
         let config = SubscriberConfig::default();
         r.upgrade("/ws", move |up| {
             // The page never sends anything but pongs: small limits.
-            let Ok(ws) = websocket::upgrade(up.stream, &up.head, &up.leftover, &crate::chat::small_messages()) else {
+            let Ok(ws) = websocket::upgrade(
+                up.stream,
+                &up.head,
+                &up.leftover,
+                &websocket::ServerOptions::with_max_message(4096),
+            ) else {
                 return;
             };
             let greet = |w: &websocket::Writer| {

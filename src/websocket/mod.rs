@@ -103,6 +103,24 @@ pub struct ServerOptions {
     pub handshake_timeout: Duration,
 }
 
+impl ServerOptions {
+    /// Default options, but frames and messages limited to `max` bytes:
+    /// for endpoints whose clients send small messages (a chat, a ticker
+    /// page), so that anything larger is refused with 1009 instead of
+    /// buffered. The default (64 MiB) suits an echo server under
+    /// conformance test.
+    pub fn with_max_message(max: usize) -> ServerOptions {
+        ServerOptions {
+            config: Config {
+                max_frame_size: max,
+                max_message_size: max,
+                ..Config::default()
+            },
+            ..ServerOptions::default()
+        }
+    }
+}
+
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
