@@ -451,14 +451,14 @@ fn write_pump(outbox: &Receiver<Frame>, writer: &Writer, kicked: &AtomicBool, pi
                     }
                     writer.send_encoded(&batch)
                 };
-                if sent.is_err() {
-                    writer.abort();
+                if let Err(e) = sent {
+                    stop_pumping(writer, &e);
                     return;
                 }
             }
             recv(ticker) -> _ => {
-                if writer.ping(b"").is_err() {
-                    writer.abort();
+                if let Err(e) = writer.ping(b"") {
+                    stop_pumping(writer, &e);
                     return;
                 }
             }
@@ -468,6 +468,19 @@ fn write_pump(outbox: &Receiver<Frame>, writer: &Writer, kicked: &AtomicBool, pi
         // Say why, if the socket still takes it (within the write timeout),
         // then cut the connection so the reader thread ends too.
         let _ = writer.close(Some(CloseFrame::new(TOO_SLOW, "outbox full: reading too slowly")));
+        writer.abort();
+    }
+}
+
+/// The pump cannot send any more. If the socket broke, cut the connection
+/// so the reader thread ends too. If the connection is merely closing (the
+/// reader answered a close frame, or failed the connection with a close
+/// code and is now draining the peer's input), leave the socket alone: the
+/// reader owns the end of the connection, and cutting it here would reset
+/// TCP under the close frame still in flight, so the peer would never
+/// learn the close code.
+fn stop_pumping(writer: &Writer, e: &Error) {
+    if !matches!(e, Error::ConnectionClosed | Error::AlreadyClosing) {
         writer.abort();
     }
 }

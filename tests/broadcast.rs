@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use wirelab::broadcast::{spawn_relay, SubscriberConfig};
 use wirelab::http::json;
 use wirelab::server::ServerConfig;
+use wirelab::websocket::frame::OpCode;
 use wirelab::websocket::handshake::{client_request, generate_key};
 use wirelab::websocket::{self, Message, WebSocket};
 
@@ -321,6 +322,78 @@ fn the_chat_refuses_a_message_too_big_for_a_chat_with_1009() {
             }
             Ok(_) => {}
             Err(e) => panic!("expected a close frame, got {e}"),
+        }
+    }
+}
+
+/// Reads unmasked server frames off a raw socket until a close frame or the
+/// end of the stream; returns the close frame's status code.
+fn raw_close_code(s: &mut TcpStream) -> Option<u16> {
+    let mut head = [0u8; 2];
+    loop {
+        s.read_exact(&mut head).ok()?;
+        let len = match head[1] & 0x7f {
+            126 => {
+                let mut ext = [0u8; 2];
+                s.read_exact(&mut ext).ok()?;
+                u64::from(u16::from_be_bytes(ext))
+            }
+            127 => {
+                let mut ext = [0u8; 8];
+                s.read_exact(&mut ext).ok()?;
+                u64::from_be_bytes(ext)
+            }
+            n => u64::from(n),
+        };
+        let mut payload = vec![0u8; usize::try_from(len).ok()?];
+        s.read_exact(&mut payload).ok()?;
+        if head[0] & 0x0f == 0x8 {
+            return Some(u16::from_be_bytes([payload[0], payload[1]]));
+        }
+    }
+}
+
+#[test]
+fn a_failed_chat_connection_keeps_its_close_code_while_others_keep_talking() {
+    // Mallory announces a message too big for the chat. The server fails the
+    // connection with 1009 and drains what she still sends, so its kernel
+    // does not reset TCP under the close frame. Meanwhile the hub keeps
+    // fanning out to her (until her reader has left): that must not cut the
+    // connection either.
+    let (server, _chat) = wirelab::chat::spawn("127.0.0.1:0", SubscriberConfig::default()).unwrap();
+    let addr = server.local_addr();
+    let url = format!("ws://{addr}/ws");
+    let mut mallory = silent_client(addr, "/ws");
+    let mut join = Vec::new();
+    let text = br#"{"type":"join","nick":"mallory"}"#;
+    wirelab::websocket::frame::encode_frame(&mut join, true, OpCode::Text, text, Some([0; 4]));
+    mallory.write_all(&join).unwrap();
+    let mut bob = chat_join(&url, "bob");
+    assert_eq!(kind_and_nick(&next_event(&mut bob)), ("join".into(), "bob".into()));
+
+    // A masked text frame header announcing 1 MiB (mask key 0: payload as is).
+    let big = 1usize << 20;
+    let mut header = vec![0x81, 0x80 | 127];
+    header.extend_from_slice(&(big as u64).to_be_bytes());
+    header.extend_from_slice(&[0; 4]);
+    mallory.write_all(&header).unwrap();
+
+    // Bob talks; his message reaches the hub and mallory's outbox.
+    bob.send(Message::text(r#"{"type":"say","text":"still here"}"#))
+        .unwrap();
+    let said = next_event(&mut bob);
+    assert_eq!(said.get("text").and_then(json::Value::as_str), Some("still here"));
+
+    // The rest of mallory's frame is read and dropped, not refused.
+    mallory.write_all(&vec![b'x'; big]).unwrap();
+    assert_eq!(raw_close_code(&mut mallory), Some(1009));
+
+    // And bob is still served.
+    bob.send(Message::text(r#"{"type":"say","text":"after"}"#)).unwrap();
+    loop {
+        let event = next_event(&mut bob);
+        if event.get("text").and_then(json::Value::as_str) == Some("after") {
+            break;
         }
     }
 }
