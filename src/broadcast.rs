@@ -97,7 +97,8 @@ impl Default for SubscriberConfig {
 /// Counters kept by the hub thread.
 #[derive(Debug, Default)]
 pub struct HubStats {
-    /// Frames published.
+    /// Frames published: fanned out to every subscriber's outbox (or
+    /// refused by a full one). Updated after the other counters.
     pub published: AtomicU64,
     /// Frames queued into outboxes (one per subscriber per publish).
     pub delivered: AtomicU64,
@@ -246,7 +247,6 @@ fn hub_loop(
             }
             recv(publishes) -> frame => {
                 let Ok(frame) = frame else { break };
-                stats.published.fetch_add(1, Ordering::Relaxed);
                 let mut delivered = 0;
                 subscribers.retain(|id, sub| match sub.outbox.try_send(Arc::clone(&frame)) {
                     Ok(()) => {
@@ -260,12 +260,16 @@ fn hub_loop(
                             TOO_SLOW.0
                         );
                         sub.kicked.store(true, Ordering::SeqCst);
-                        stats.dropped.fetch_add(1, Ordering::Relaxed);
+                        stats.dropped.fetch_add(1, Ordering::SeqCst);
                         false
                     }
                     Err(TrySendError::Disconnected(_)) => false,
                 });
-                stats.delivered.fetch_add(delivered, Ordering::Relaxed);
+                stats.delivered.fetch_add(delivered, Ordering::SeqCst);
+                stats.subscribers.store(subscribers.len(), Ordering::SeqCst);
+                // Counted last: whoever sees `published` reach n sees the
+                // n-th frame in every outbox and the other counters with it.
+                stats.published.fetch_add(1, Ordering::SeqCst);
             }
             recv(stop) -> _ => break,
         }
@@ -492,8 +496,11 @@ const BATCH_BYTES: usize = 64 * 1024;
 mod tests {
     use super::*;
 
+    /// Longest any step of these tests may take: nothing blocks forever.
+    const WAIT: Duration = Duration::from_secs(5);
+
     fn wait_for(mut cond: impl FnMut() -> bool) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let deadline = std::time::Instant::now() + WAIT;
         while !cond() {
             assert!(std::time::Instant::now() < deadline, "condition never became true");
             thread::sleep(Duration::from_millis(1));
@@ -513,14 +520,14 @@ mod tests {
         wait_for(|| hub.subscribers() == 3);
         hub.publish_text("one");
         hub.publish_text("two");
-        let firsts: Vec<Frame> = outboxes.iter().map(|rx| rx.recv().unwrap()).collect();
+        let firsts: Vec<Frame> = outboxes.iter().map(|rx| rx.recv_timeout(WAIT).unwrap()).collect();
         assert_eq!(&*firsts[0], b"\x81\x03one");
         assert!(
             firsts.iter().all(|f| Arc::ptr_eq(f, &firsts[0])),
             "one allocation shared by all"
         );
         for rx in &outboxes {
-            assert_eq!(&*rx.recv().unwrap(), b"\x81\x03two");
+            assert_eq!(&*rx.recv_timeout(WAIT).unwrap(), b"\x81\x03two");
         }
         hub.stop();
     }
@@ -553,7 +560,11 @@ mod tests {
         wait_for(|| hub.subscribers() == 1);
         hub.leave(id);
         wait_for(|| hub.subscribers() == 0);
-        assert!(rx.recv().is_err(), "the hub dropped the sender");
+        assert_eq!(
+            rx.recv_timeout(WAIT),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected),
+            "the hub dropped the sender"
+        );
         hub.stop();
     }
 }
