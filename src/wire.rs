@@ -211,12 +211,14 @@ mod tests {
         let target = server.local_addr().unwrap();
         let echo = thread::spawn(move || {
             let (mut s, _) = server.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
             let mut buf = [0u8; 5];
             s.read_exact(&mut buf).unwrap();
             s.write_all(b"0123456789").unwrap();
         });
         let relay = CountingRelay::start(target).unwrap();
         let mut c = TcpStream::connect(relay.addr()).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         c.write_all(b"hello").unwrap();
         let mut back = Vec::new();
         c.read_to_end(&mut back).unwrap();

@@ -78,8 +78,16 @@ fn two_writes_can_arrive_as_one_read() {
 fn one_write_can_arrive_as_several_reads() {
     let (mut client, mut server) = pair();
     let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
-    client.write_all(&data).unwrap();
-    client.shutdown(Shutdown::Write).unwrap();
+    // Written from another thread: 100 000 bytes need not fit in the socket
+    // buffers, and a write_all that waits for a reader who is waiting for
+    // it would only end at the write timeout.
+    let writer = {
+        let data = data.clone();
+        thread::spawn(move || {
+            client.write_all(&data).unwrap();
+            client.shutdown(Shutdown::Write).unwrap();
+        })
+    };
     // The reader decides how much it takes per read; here 4 KiB at a time.
     let mut got = Vec::new();
     let mut reads = 0;
@@ -92,6 +100,7 @@ fn one_write_can_arrive_as_several_reads() {
         reads += 1;
         got.extend_from_slice(&buf[..n]);
     }
+    writer.join().unwrap();
     assert_eq!(got, data, "every byte, in order");
     assert!(reads >= 25, "one write of 100 000 bytes took {reads} reads");
 }
@@ -240,6 +249,7 @@ fn websocket_frames_restore_the_boundaries_tcp_does_not_keep() {
     let server = thread::spawn(move || {
         let (stream, _) = listener.accept().unwrap();
         let mut ws = websocket::accept(stream, &ServerOptions::default()).unwrap();
+        ws.set_read_timeout(Some(WAIT)).unwrap();
         ws.send(Message::text("hello ")).unwrap();
         ws.send(Message::text("world")).unwrap();
         ws.read().ok();
