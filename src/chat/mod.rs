@@ -21,15 +21,27 @@
 //!
 //! WebSocket protocol (JSON text messages):
 //!
-//! - page → server: `{"type":"join","nick":"alice"}` first, then `{"type":"say","text":"hi"}`;
-//! - server → page: `{"type":"history","events":[…]}` once, then events:
+//! - page → server: `{"type":"join","nick":"alice"}` first (optionally with
+//!   `"since":N,"epoch":E` to continue after event N), then `{"type":"say","text":"hi"}`;
+//! - server → page: `{"type":"history","epoch":E,"events":[…]}` once, then events:
 //!   `{"type":"message","id":7,"nick":"alice","text":"hi","ts":…,"frame":{…}}`,
-//!   `{"type":"join"|"leave","id":8,"nick":"bob","online":2,"ts":…}`.
+//!   `{"type":"join"|"leave","id":8,"nick":"bob","online":2,"ts":…}`;
+//! - server → this page only: `{"type":"error","text":"…"}` when a message
+//!   was refused (not JSON, empty, too long, a second join, an unknown type).
+//!
+//! Ids start again at 1 when the server restarts. The `epoch` (the time the
+//! chat started, in ms) tells a page that it is talking to a new server, so
+//! it must forget the old ids instead of skipping every "already seen" event.
+//!
+//! Presence counts people, not connections: a nickname is online while at
+//! least one tab uses it, over any transport. A second tab with the same
+//! nickname is the same person; a tab that switches transport opens the new
+//! one before closing the old, so nobody seems to leave and come back.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::io;
 use std::net::ToSocketAddrs;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -72,9 +84,35 @@ pub struct Chat {
     /// Held while an event is added to the log *and* published, so every
     /// subscriber sees events in id order.
     order: Mutex<()>,
-    ws_online: AtomicUsize,
-    pollers: Mutex<HashMap<String, usize>>,
+    /// Who is online, and through how many tabs of each kind.
+    presence: Mutex<HashMap<String, Tabs>>,
+    /// When this chat started (ms since the Unix epoch): a page that sees it
+    /// change knows the ids started again at 1.
+    epoch: u64,
     subscriber: SubscriberConfig,
+}
+
+/// One person's open tabs.
+#[derive(Clone, Copy, Debug, Default)]
+struct Tabs {
+    websocket: usize,
+    polling: usize,
+}
+
+/// How a tab is connected, for [`Chat::arrive`] and [`Chat::depart`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Via {
+    WebSocket,
+    Polling,
+}
+
+impl Tabs {
+    fn count(&mut self, via: Via) -> &mut usize {
+        match via {
+            Via::WebSocket => &mut self.websocket,
+            Via::Polling => &mut self.polling,
+        }
+    }
 }
 
 impl Chat {
@@ -84,8 +122,8 @@ impl Chat {
             hub: Hub::start(),
             log: EventLog::new(KEEP, MAX_WAITING),
             order: Mutex::new(()),
-            ws_online: AtomicUsize::new(0),
-            pollers: Mutex::new(HashMap::new()),
+            presence: Mutex::new(HashMap::new()),
+            epoch: now_ms(),
             subscriber,
         })
     }
@@ -95,11 +133,56 @@ impl Chat {
         &self.hub
     }
 
-    /// People online: WebSocket connections plus polling pages that joined
-    /// and did not leave.
+    /// People online: distinct nicknames with at least one tab open
+    /// (a WebSocket, or a polling page that joined and did not leave).
     pub fn online(&self) -> usize {
-        let pollers: usize = self.pollers.lock().unwrap_or_else(|p| p.into_inner()).values().sum();
-        self.ws_online.load(Ordering::SeqCst) + pollers
+        self.presence.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// When this chat started, in ms since the Unix epoch (the `epoch` field
+    /// of the history and of every poll answer).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// A tab of `nick` connected `via`; the join is announced only if it is
+    /// the person's first tab.
+    fn arrive(&self, nick: &str, via: Via) {
+        let mut presence = self.presence.lock().unwrap_or_else(|p| p.into_inner());
+        let tabs = presence.entry(nick.to_string()).or_default();
+        let first = tabs.websocket + tabs.polling == 0;
+        *tabs.count(via) += 1;
+        if first {
+            // Announced under the presence lock, so "online" counts and ids
+            // always go up and down in the same order.
+            self.announce_presence("join", nick, presence.len());
+        }
+    }
+
+    /// A tab of `nick` connected `via` is gone; the leave is announced when
+    /// it was the person's last tab. Returns false if there was no such tab.
+    fn depart(&self, nick: &str, via: Via) -> bool {
+        let mut presence = self.presence.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(tabs) = presence.get_mut(nick) else {
+            return false;
+        };
+        let count = tabs.count(via);
+        if *count == 0 {
+            return false;
+        }
+        *count -= 1;
+        if tabs.websocket + tabs.polling == 0 {
+            presence.remove(nick);
+            self.announce_presence("leave", nick, presence.len());
+        }
+        true
+    }
+
+    fn is_online(&self, nick: &str) -> bool {
+        self.presence
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(nick)
     }
 
     /// Adds an event to the log and pushes it to every WebSocket subscriber.
@@ -114,8 +197,7 @@ impl Chat {
         id
     }
 
-    fn announce_presence(&self, kind: &str, nick: &str) {
-        let online = self.online();
+    fn announce_presence(&self, kind: &str, nick: &str, online: usize) {
         self.announce(|id| {
             format!(
                 r#"{{"type":"{kind}","id":{id},"nick":{},"online":{online},"ts":{}}}"#,
@@ -145,7 +227,7 @@ impl Chat {
     /// The events after `since` as a JSON array (at most [`HISTORY`] when
     /// `since` is 0, so a newcomer gets recent history, not everything).
     fn events_json(&self, since: u64) -> String {
-        let events = if since == 0 {
+        let events = if since == 0 || since > self.log.last_id() {
             self.log.recent(HISTORY)
         } else {
             self.log.since(since)
@@ -185,119 +267,201 @@ impl Chat {
             return;
         };
         let _ = ws.set_read_timeout(Some(JOIN_WAIT));
-        let nick = match ws.read() {
-            Ok(Message::Text(t)) => json::parse(&t)
-                .ok()
-                .filter(|v| v.get("type").and_then(json::Value::as_str) == Some("join"))
-                .and_then(|v| v.get("nick").and_then(json::Value::as_str).and_then(valid_nick)),
-            _ => None,
+        let join = match ws.read() {
+            Ok(Message::Text(t)) => match json::parse(&t) {
+                Ok(v) if v.get("type").and_then(json::Value::as_str) == Some("join") => {
+                    check_nick(v.get("nick")).map(|nick| (nick, self.since(&v)))
+                }
+                Ok(_) => Err("send {\"type\":\"join\",\"nick\":\"...\"} first".to_string()),
+                Err(_) => Err("not JSON: send {\"type\":\"join\",\"nick\":\"...\"} first".to_string()),
+            },
+            Ok(_) => Err("send {\"type\":\"join\",\"nick\":\"...\"} as a text message first".to_string()),
+            Err(e) if e.is_timeout() => Err(format!("no join within {} s", JOIN_WAIT.as_secs())),
+            Err(_) => return,
         };
-        let Some(nick) = nick else {
-            let _ = ws.send(Message::text(
-                r#"{"type":"error","text":"send {\"type\":\"join\",\"nick\":\"...\"} first"}"#,
-            ));
-            let _ = ws.close(Some(CloseFrame::new(CloseCode::POLICY, "join with a nickname first")));
-            return;
+        let (nick, since) = match join {
+            Ok(join) => join,
+            Err(why) => {
+                log::info!("{info}: join refused: {why}");
+                let _ = ws.send(Message::text(error_json(&why)));
+                let _ = ws.close(Some(CloseFrame::new(CloseCode::POLICY, "join refused")));
+                return;
+            }
         };
         log::info!("{info}: {nick} joined over WebSocket");
-        self.ws_online.fetch_add(1, Ordering::SeqCst);
+        // The writer, kept for answering this page alone (errors).
+        let writer_cell: OnceCell<websocket::Writer> = OnceCell::new();
         let greet = |writer: &websocket::Writer| {
-            writer.send_text(&format!(r#"{{"type":"history","events":{}}}"#, self.events_json(0)))?;
-            self.announce_presence("join", &nick);
+            let _ = writer_cell.set(writer.clone());
+            writer.send_text(&format!(
+                r#"{{"type":"history","epoch":{},"events":{}}}"#,
+                self.epoch,
+                self.events_json(since)
+            ))?;
+            self.arrive(&nick, Via::WebSocket);
             Ok(())
         };
-        let on_text = |msg: Incoming| match json::parse(&msg.text) {
-            Ok(v) if v.get("type").and_then(json::Value::as_str) == Some("say") => {
-                if let Some(text) = v.get("text").and_then(json::Value::as_str).and_then(valid_text) {
-                    self.announce_message(&nick, &text, Some(&msg));
-                }
+        let on_text = |msg: Incoming| {
+            let refused = match json::parse(&msg.text) {
+                Ok(v) => match v.get("type").and_then(json::Value::as_str) {
+                    Some("say") => match check_text(v.get("text")) {
+                        Ok(text) => {
+                            self.announce_message(&nick, &text, Some(&msg));
+                            return;
+                        }
+                        Err(why) => why,
+                    },
+                    Some("join") => format!("already joined as {nick}: one join per connection"),
+                    Some(other) => format!(
+                        "unknown type {:.40}: send {{\"type\":\"say\",\"text\":\"...\"}}",
+                        escape(other)
+                    ),
+                    None => "no type: send {\"type\":\"say\",\"text\":\"...\"}".to_string(),
+                },
+                Err(_) => "not JSON: send {\"type\":\"say\",\"text\":\"...\"}".to_string(),
+            };
+            log::debug!("{info}: refused {:.80}: {refused}", msg.text);
+            if let Some(writer) = writer_cell.get() {
+                let _ = writer.send_text(&error_json(&refused));
             }
-            _ => log::debug!("{info}: ignored {:.80}", msg.text),
         };
         let departure = serve_subscriber(ws, &self.hub, &self.subscriber, greet, on_text);
-        self.ws_online.fetch_sub(1, Ordering::SeqCst);
         log::info!("{info}: {nick} left, {departure}");
-        self.announce_presence("leave", &nick);
+        self.depart(&nick, Via::WebSocket);
+    }
+
+    /// The `since` a joining page asked for, if it is about this chat: a page
+    /// that last talked to an earlier run of the server (another `epoch`)
+    /// gets the recent history instead.
+    fn since(&self, join: &json::Value) -> u64 {
+        let since = join.get("since").and_then(json::Value::as_f64).unwrap_or(0.0);
+        let same_epoch = join
+            .get("epoch")
+            .and_then(json::Value::as_f64)
+            .map_or(true, |e| e as u64 == self.epoch);
+        if same_epoch && since >= 0.0 {
+            since as u64
+        } else {
+            0
+        }
     }
 
     fn poll_join(&self, req: &Request) -> Response {
-        let Some((body, nick)) = body_with_nick(req) else {
-            return bad("expected {\"nick\":\"...\"}");
+        let (body, nick) = match body_with_nick(req) {
+            Ok(b) => b,
+            Err(why) => return bad(400, &why),
         };
-        let since = body.get("since").and_then(json::Value::as_f64).unwrap_or(0.0) as u64;
-        *self
-            .pollers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(nick.clone())
-            .or_insert(0) += 1;
-        let history = self.events_json(since);
-        self.announce_presence("join", &nick);
-        json_response(200, format!(r#"{{"history":{history}}}"#))
+        let history = self.events_json(self.since(&body));
+        self.arrive(&nick, Via::Polling);
+        json_response(200, format!(r#"{{"epoch":{},"history":{history}}}"#, self.epoch))
     }
 
     fn poll_say(&self, req: &Request) -> Response {
-        let Some((body, nick)) = body_with_nick(req) else {
-            return bad("expected {\"nick\":\"...\",\"text\":\"...\"}");
+        let (body, nick) = match body_with_nick(req) {
+            Ok(b) => b,
+            Err(why) => return bad(400, &why),
         };
-        let Some(text) = body.get("text").and_then(json::Value::as_str).and_then(valid_text) else {
-            return bad("text must be 1 to 2000 characters");
+        if !self.is_online(&nick) {
+            return bad(403, &format!("{nick} has not joined: POST /api/chat/join first"));
+        }
+        let text = match check_text(body.get("text")) {
+            Ok(text) => text,
+            Err(why) => return bad(400, &why),
         };
         let id = self.announce_message(&nick, &text, None);
         json_response(201, format!(r#"{{"id":{id}}}"#))
     }
 
     fn poll_leave(&self, req: &Request) -> Response {
-        let Some((_, nick)) = body_with_nick(req) else {
-            return bad("expected {\"nick\":\"...\"}");
+        let nick = match body_with_nick(req) {
+            Ok((_, nick)) => nick,
+            Err(why) => return bad(400, &why),
         };
-        let was_there = {
-            let mut pollers = self.pollers.lock().unwrap_or_else(|p| p.into_inner());
-            match pollers.get_mut(&nick) {
-                Some(n) if *n > 1 => {
-                    *n -= 1;
-                    true
-                }
-                Some(_) => pollers.remove(&nick).is_some(),
-                None => false,
-            }
-        };
-        if was_there {
-            self.announce_presence("leave", &nick);
-        }
+        self.depart(&nick, Via::Polling);
         Response::new(204)
     }
 
     fn poll(&self, req: &Request) -> Response {
+        let last = self.log.last_id();
+        // An id this log never gave out: the page knew an earlier run of the
+        // server. Answer at once (with the epoch) instead of holding the poll
+        // until the new log catches up with the old ids.
+        if req
+            .query("since")
+            .and_then(|s| s.parse::<u64>().ok())
+            .is_some_and(|since| since > last)
+        {
+            return json_response(200, format!(r#"{{"epoch":{},"events":[]}}"#, self.epoch));
+        }
         // A long poll without `since` waits for the next event.
-        api::poll(req, &self.log, self.log.last_id(), |events| {
+        api::poll(req, &self.log, last, |events| {
             let items: Vec<&str> = events.iter().map(|(_, e)| e.as_str()).collect();
-            format!(r#"{{"events":[{}]}}"#, items.join(","))
+            format!(r#"{{"epoch":{},"events":[{}]}}"#, self.epoch, items.join(","))
         })
     }
 }
 
-fn bad(why: &str) -> Response {
-    json_response(400, format!(r#"{{"error":{}}}"#, escape(why)))
+fn bad(status: u16, why: &str) -> Response {
+    json_response(status, format!(r#"{{"error":{}}}"#, escape(why)))
 }
 
-fn body_with_nick(req: &Request) -> Option<(json::Value, String)> {
-    let body = json::parse(req.body_text()?).ok()?;
-    let nick = body.get("nick").and_then(json::Value::as_str).and_then(valid_nick)?;
-    Some((body, nick))
+/// `{"type":"error","text":…}`: sent to one page, never broadcast.
+fn error_json(why: &str) -> String {
+    format!(r#"{{"type":"error","text":{}}}"#, escape(why))
+}
+
+fn body_with_nick(req: &Request) -> Result<(json::Value, String), String> {
+    let body = req
+        .body_text()
+        .and_then(|t| json::parse(t).ok())
+        .ok_or_else(|| "the body must be JSON: {\"nick\":\"...\"}".to_string())?;
+    let nick = check_nick(body.get("nick"))?;
+    Ok((body, nick))
 }
 
 /// A nickname: trimmed, 1 to [`MAX_NICK`] characters, no control characters.
 pub fn valid_nick(nick: &str) -> Option<String> {
-    let nick = nick.trim();
-    let n = nick.chars().count();
-    ((1..=MAX_NICK).contains(&n) && !nick.chars().any(char::is_control)).then(|| nick.to_string())
+    nick_or_why(nick).ok()
 }
 
-fn valid_text(text: &str) -> Option<String> {
+/// [`valid_nick`] of a JSON field, saying what is wrong.
+fn check_nick(nick: Option<&json::Value>) -> Result<String, String> {
+    match nick.and_then(json::Value::as_str) {
+        Some(nick) => nick_or_why(nick),
+        None => Err("a nickname is required: \"nick\":\"...\"".to_string()),
+    }
+}
+
+fn nick_or_why(nick: &str) -> Result<String, String> {
+    let nick = nick.trim();
+    let n = nick.chars().count();
+    if n == 0 {
+        Err("the nickname is empty".to_string())
+    } else if n > MAX_NICK {
+        Err(format!("the nickname has {n} characters; at most {MAX_NICK}"))
+    } else if nick.chars().any(char::is_control) {
+        Err("the nickname contains a control character".to_string())
+    } else {
+        Ok(nick.to_string())
+    }
+}
+
+/// A message: trimmed, 1 to [`MAX_TEXT`] characters.
+fn check_text(text: Option<&json::Value>) -> Result<String, String> {
+    let Some(text) = text.and_then(json::Value::as_str) else {
+        return Err("a text is required: \"text\":\"...\"".to_string());
+    };
     let text = text.trim();
     let n = text.chars().count();
-    (1..=MAX_TEXT).contains(&n).then(|| text.to_string())
+    if n == 0 {
+        Err("the message is empty: nothing sent".to_string())
+    } else if n > MAX_TEXT {
+        Err(format!(
+            "the message has {n} characters; at most {MAX_TEXT}: nothing sent"
+        ))
+    } else {
+        Ok(text.to_string())
+    }
 }
 
 /// Starts the chat on `addr` (HTTP with the wire headers on). Returns the
@@ -332,7 +496,7 @@ mod tests {
         let (tx, rx) = crossbeam_channel::bounded(16);
         chat.hub.join(tx, Default::default());
         chat.announce_message("a", "one", None);
-        chat.announce_presence("join", "b");
+        chat.arrive("b", Via::Polling);
         let logged: Vec<String> = chat.log.since(0).into_iter().map(|(_, e)| e).collect();
         for event in &logged {
             let frame = rx.recv().unwrap();

@@ -1,0 +1,235 @@
+//! The chat's rules over real sockets: refusals answered, presence per
+//! person, and pages that notice a restarted server.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use wirelab::broadcast::SubscriberConfig;
+use wirelab::chat::{self, MAX_NICK, MAX_TEXT};
+use wirelab::http::json;
+use wirelab::websocket::{self, Message, WebSocket};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn start() -> (wirelab::server::ServerHandle, std::sync::Arc<chat::Chat>) {
+    chat::spawn("127.0.0.1:0", SubscriberConfig::default()).unwrap()
+}
+
+fn client(addr: SocketAddr) -> WebSocket {
+    let ws = websocket::connect(&format!("ws://{addr}/ws")).unwrap();
+    ws.set_read_timeout(Some(WAIT)).unwrap();
+    ws
+}
+
+fn next_event(ws: &mut WebSocket) -> json::Value {
+    loop {
+        match ws.read().unwrap() {
+            Message::Text(t) => return json::parse(&t).unwrap(),
+            Message::Close(frame) => panic!("closed: {frame:?}"),
+            _ => {}
+        }
+    }
+}
+
+fn field<'a>(v: &'a json::Value, key: &str) -> &'a str {
+    v.get(key).and_then(json::Value::as_str).unwrap_or("")
+}
+
+fn number(v: &json::Value, key: &str) -> f64 {
+    v.get(key).and_then(json::Value::as_f64).unwrap_or(-1.0)
+}
+
+/// Joins with `join` (the whole join message) and returns the socket and the history message.
+fn join_with(addr: SocketAddr, join: &str) -> (WebSocket, json::Value) {
+    let mut ws = client(addr);
+    ws.send(Message::text(join)).unwrap();
+    let history = next_event(&mut ws);
+    assert_eq!(field(&history, "type"), "history", "{history:?}");
+    (ws, history)
+}
+
+fn join(addr: SocketAddr, nick: &str) -> WebSocket {
+    join_with(addr, &format!(r#"{{"type":"join","nick":"{nick}"}}"#)).0
+}
+
+/// One HTTP request on its own connection; returns the status and the body.
+fn http(addr: SocketAddr, method: &str, target: &str, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    write!(
+        s,
+        "{method} {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response[response.find("\r\n\r\n").unwrap() + 4..].to_string();
+    (status, body)
+}
+
+#[test]
+fn a_refused_chat_message_is_answered_with_the_reason_and_the_connection_stays_open() {
+    let (server, _chat) = start();
+    let mut alice = join(server.local_addr(), "alice");
+    assert_eq!(field(&next_event(&mut alice), "type"), "join");
+    let too_long = "x".repeat(MAX_TEXT + 1);
+    let cases = [
+        (r#"{"type":"say","text":"   "}"#.to_string(), "empty"),
+        (format!(r#"{{"type":"say","text":"{too_long}"}}"#), "at most 2000"),
+        ("hello?".to_string(), "not JSON"),
+        (r#"{"type":"join","nick":"eve"}"#.to_string(), "already joined as alice"),
+        (r#"{"type":"shout","text":"hi"}"#.to_string(), "unknown type"),
+        (r#"{"type":"say"}"#.to_string(), "text is required"),
+    ];
+    for (sent, why) in &cases {
+        alice.send(Message::text(sent.as_str())).unwrap();
+        let answer = next_event(&mut alice);
+        assert_eq!(field(&answer, "type"), "error", "answer to {sent:.60}: {answer:?}");
+        assert!(field(&answer, "text").contains(why), "{answer:?} should say {why}");
+    }
+    // Nothing refused was broadcast, and the connection still works.
+    alice
+        .send(Message::text(r#"{"type":"say","text":"  still here \n"}"#))
+        .unwrap();
+    let said = next_event(&mut alice);
+    assert_eq!((field(&said, "type"), field(&said, "text")), ("message", "still here"));
+    assert_eq!(number(&said, "id"), 2.0, "the refused messages took no ids");
+}
+
+#[test]
+fn a_join_with_a_bad_nickname_is_refused_with_the_reason_and_1008() {
+    let (server, _chat) = start();
+    let long = "n".repeat(MAX_NICK + 1);
+    for (join, why) in [
+        (format!(r#"{{"type":"join","nick":"{long}"}}"#), "at most 24"),
+        (r#"{"type":"join","nick":"  "}"#.to_string(), "empty"),
+        (r#"{"type":"say","text":"hi"}"#.to_string(), "join"),
+        (r#"{"type":"join"}"#.to_string(), "nickname is required"),
+    ] {
+        let mut ws = client(server.local_addr());
+        ws.send(Message::text(join.as_str())).unwrap();
+        let answer = next_event(&mut ws);
+        assert_eq!(field(&answer, "type"), "error");
+        assert!(field(&answer, "text").contains(why), "{answer:?} should say {why}");
+        match ws.read().unwrap() {
+            Message::Close(Some(frame)) => assert_eq!(frame.code.0, 1008),
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn two_tabs_with_one_nickname_are_one_person_and_a_transport_switch_announces_nothing() {
+    let (server, chat) = start();
+    let addr = server.local_addr();
+    let mut alice = join(addr, "alice");
+    assert_eq!(field(&next_event(&mut alice), "type"), "join");
+    let mut bob = join(addr, "bob");
+    let bob_joined = next_event(&mut alice);
+    assert_eq!(
+        (field(&bob_joined, "nick"), number(&bob_joined, "online")),
+        ("bob", 2.0)
+    );
+    next_event(&mut bob); // his own join
+
+    // Bob's second tab, then his switch of that tab to polling: open the new
+    // transport, then close the old one.
+    let second = join(addr, "bob");
+    assert_eq!(http(addr, "POST", "/api/chat/join", r#"{"nick":"bob"}"#).0, 200);
+    drop(second);
+    assert_eq!(http(addr, "POST", "/api/chat/leave", r#"{"nick":"bob"}"#).0, 204);
+    assert_eq!(chat.online(), 2);
+    // The next event alice sees is a message, not a leave or a join.
+    alice.send(Message::text(r#"{"type":"say","text":"ping"}"#)).unwrap();
+    assert_eq!(field(&next_event(&mut alice), "text"), "ping");
+
+    // Bob's last tab closes: now he has left.
+    bob.close(None).unwrap();
+    let left = next_event(&mut alice);
+    assert_eq!((field(&left, "type"), field(&left, "nick")), ("leave", "bob"));
+    assert_eq!(number(&left, "online"), 1.0);
+}
+
+#[test]
+fn saying_something_over_http_before_joining_is_refused_with_403() {
+    let (server, _chat) = start();
+    let addr = server.local_addr();
+    let (status, body) = http(addr, "POST", "/api/chat/say", r#"{"nick":"ghost","text":"boo"}"#);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("join first"), "{body}");
+    assert_eq!(http(addr, "POST", "/api/chat/join", r#"{"nick":"ghost"}"#).0, 200);
+    let (status, body) = http(addr, "POST", "/api/chat/say", r#"{"nick":"ghost","text":""}"#);
+    assert_eq!(status, 400);
+    assert!(body.contains("empty"), "{body}");
+    assert_eq!(
+        http(addr, "POST", "/api/chat/say", r#"{"nick":"ghost","text":"boo"}"#).0,
+        201
+    );
+}
+
+#[test]
+fn history_and_polls_carry_the_epoch_and_an_id_from_an_earlier_run_is_answered_at_once() {
+    let (server, chat) = start();
+    let addr = server.local_addr();
+    let (_alice, history) = join_with(addr, r#"{"type":"join","nick":"alice"}"#);
+    assert_eq!(number(&history, "epoch"), chat.epoch() as f64);
+
+    // A long poll for ids this server never gave out (the page knew an
+    // earlier run) returns at once, with the epoch, instead of waiting.
+    let started = Instant::now();
+    let (status, body) = http(addr, "GET", "/api/chat/poll?since=500&wait=25", "");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "held for {:?}",
+        started.elapsed()
+    );
+    assert_eq!(status, 200);
+    let answer = json::parse(&body).unwrap();
+    assert_eq!(number(&answer, "epoch"), chat.epoch() as f64);
+    let (_, body) = http(addr, "GET", "/api/chat/poll?since=0", "");
+    assert_eq!(number(&json::parse(&body).unwrap(), "epoch"), chat.epoch() as f64);
+}
+
+#[test]
+fn a_join_with_since_and_the_same_epoch_replays_only_what_was_missed() {
+    let (server, chat) = start();
+    let addr = server.local_addr();
+    let mut alice = join(addr, "alice"); // event 1
+    next_event(&mut alice);
+    for i in 0..3 {
+        alice
+            .send(Message::text(format!(r#"{{"type":"say","text":"m{i}"}}"#)))
+            .unwrap();
+        next_event(&mut alice); // events 2, 3, 4
+    }
+    let ids = |history: &json::Value| -> Vec<f64> {
+        let Some(json::Value::Array(events)) = history.get("events") else {
+            panic!("{history:?}")
+        };
+        events.iter().map(|e| number(e, "id")).collect()
+    };
+    let epoch = chat.epoch();
+    let (_b1, h) = join_with(
+        addr,
+        &format!(r#"{{"type":"join","nick":"bob","since":3,"epoch":{epoch}}}"#),
+    );
+    assert_eq!(ids(&h), vec![4.0]);
+    // Another epoch: the page's ids mean nothing here; it gets the recent history.
+    let (_b2, h) = join_with(addr, r#"{"type":"join","nick":"bob","since":3,"epoch":1}"#);
+    assert_eq!(ids(&h), vec![1.0, 2.0, 3.0, 4.0, 5.0]);
+    // The same over HTTP.
+    let (_, body) = http(
+        addr,
+        "POST",
+        "/api/chat/join",
+        &format!(r#"{{"nick":"carol","since":4,"epoch":{epoch}}}"#),
+    );
+    let answer = json::parse(&body).unwrap();
+    let Some(json::Value::Array(events)) = answer.get("history") else {
+        panic!("{body}")
+    };
+    assert_eq!(events.iter().map(|e| number(e, "id")).collect::<Vec<_>>(), vec![5.0]);
+}
