@@ -530,3 +530,125 @@ fn a_handshake_trickled_byte_by_byte_gets_408_at_the_deadline() {
         "{elapsed:?}"
     );
 }
+
+/// A server-side connection on a socket whose client end is returned raw,
+/// accepted with the given options.
+fn accepted_pair(options: ServerOptions) -> (WebSocket, Raw) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepting = thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        websocket::accept(stream, &options).unwrap()
+    });
+    let raw = Raw::connect(addr);
+    (accepting.join().unwrap(), raw)
+}
+
+#[test]
+fn close_gives_up_after_close_timeout_when_the_peer_never_answers() {
+    let options = ServerOptions {
+        config: websocket::Config {
+            close_timeout: Duration::from_millis(300),
+            ..websocket::Config::default()
+        },
+        ..ServerOptions::default()
+    };
+    let (mut ws, mut raw) = accepted_pair(options);
+    // The peer keeps talking (pings every 50 ms) but never sends a close
+    // frame: neither the read timeout (5 s) nor its traffic may stretch
+    // the wait.
+    let mut pinger = raw.stream.try_clone().unwrap();
+    let pings = thread::spawn(move || {
+        let mut frame = Vec::new();
+        encode_frame(&mut frame, true, OpCode::Ping, b"still here", Some([1, 2, 3, 4]));
+        let started = Instant::now();
+        while started.elapsed() < WAIT && pinger.write_all(&frame).is_ok() {
+            thread::sleep(Duration::from_millis(50));
+        }
+    });
+    let started = Instant::now();
+    let result = ws.close(Some(CloseFrame::new(CloseCode::GOING_AWAY, "bye")));
+    let elapsed = started.elapsed();
+    assert!(matches!(result, Ok(None)), "{result:?}");
+    assert!(
+        elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(2),
+        "{elapsed:?}"
+    );
+    assert_eq!(raw.recv_close_code(), 1001);
+    assert!(matches!(ws.send(Message::text("late")), Err(Error::ConnectionClosed)));
+    assert!(matches!(ws.read(), Err(Error::ConnectionClosed)));
+    pings.join().unwrap();
+}
+
+#[test]
+fn a_write_the_server_never_reads_fails_with_write_timeout_not_a_read_timeout() {
+    // A server that completes the handshake and then never reads, until
+    // the test ends.
+    let (end_tx, end_rx) = mpsc::channel::<()>();
+    let end_rx = std::sync::Mutex::new(end_rx);
+    let server = Server::bind("127.0.0.1:0", ServerConfig::default()).unwrap();
+    let server = server.spawn(move |stream, _| {
+        let Ok(ws) = websocket::accept(stream, &ServerOptions::default()) else {
+            return;
+        };
+        let _ = end_rx.lock().unwrap().recv_timeout(WAIT);
+        drop(ws);
+    });
+    let config = websocket::ClientConfig {
+        write_timeout: Some(Duration::from_millis(200)),
+        ..Default::default()
+    };
+    let mut ws = websocket::connect_with(&format!("ws://{}/", server.local_addr()), &config).unwrap();
+    let writer = ws.writer();
+    let started = Instant::now();
+    // Far more than the socket buffers on both ends can hold.
+    let err = ws.send(Message::binary(vec![0u8; 32 << 20])).unwrap_err();
+    assert!(matches!(err, Error::WriteTimeout), "{err}");
+    assert!(!err.is_timeout(), "a write timeout is not a read timeout to retry");
+    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    assert!(!writer.is_open());
+    assert!(matches!(writer.send_text("x"), Err(Error::ConnectionClosed)));
+    drop(end_tx);
+    drop(server);
+}
+
+#[test]
+fn a_client_flooding_pings_without_reading_pongs_is_dropped_at_the_write_timeout() {
+    let config = ServerConfig {
+        write_timeout: Some(Duration::from_millis(200)),
+        ..ServerConfig::default()
+    };
+    let (done_tx, done_rx) = mpsc::channel();
+    let server = Server::bind("127.0.0.1:0", config).unwrap();
+    let server = server.spawn(move |stream, _| {
+        let Ok(mut ws) = websocket::accept(stream, &ServerOptions::default()) else {
+            return;
+        };
+        let end = loop {
+            match ws.read() {
+                Ok(_) => {}
+                Err(e) => break e,
+            }
+        };
+        let _ = done_tx.send((end.is_timeout(), end.to_string(), ws.read().is_err()));
+    });
+    let mut raw = Raw::connect(server.local_addr());
+    raw.stream.set_write_timeout(Some(Duration::from_secs(1))).unwrap();
+    let mut batch = Vec::new();
+    let mut frame = Vec::new();
+    for _ in 0..100 {
+        encode_frame(&mut frame, true, OpCode::Ping, &[b'p'; 125], Some(raw.mask));
+        batch.extend_from_slice(&frame);
+    }
+    let flood = thread::spawn(move || {
+        let started = Instant::now();
+        // Never reads a pong. Stops when the server gives up (or after 10 s).
+        while started.elapsed() < Duration::from_secs(10) && raw.stream.write_all(&batch).is_ok() {}
+    });
+    let (looked_like_read_timeout, why, then_closed) = done_rx.recv_timeout(Duration::from_secs(15)).unwrap();
+    assert!(!looked_like_read_timeout, "{why}");
+    assert!(why.contains("write timed out"), "{why}");
+    assert!(then_closed);
+    flood.join().unwrap();
+}

@@ -26,6 +26,12 @@ pub struct ClientConfig {
     pub origin: Option<String>,
     /// Timeout of the TCP connect and of each read during the handshake.
     pub handshake_timeout: Duration,
+    /// Write timeout of the connection after the handshake (`None`: block
+    /// forever). A write that makes no progress this long, because the
+    /// server stopped reading, fails with [`Error::WriteTimeout`] and
+    /// closes the connection; without it, a pong or a message to such a
+    /// server would block its thread, and every other writer, for good.
+    pub write_timeout: Option<Duration>,
 }
 
 impl Default for ClientConfig {
@@ -35,6 +41,7 @@ impl Default for ClientConfig {
             protocols: Vec::new(),
             origin: None,
             handshake_timeout: Duration::from_secs(10),
+            write_timeout: Some(crate::server::DEFAULT_IO_TIMEOUT),
         }
     }
 }
@@ -175,7 +182,7 @@ pub fn client_handshake(mut stream: TcpStream, url: &WsUrl, options: &ClientConf
     let leftover = reader.buffer().to_vec();
     let stream = reader.into_inner();
     stream.set_read_timeout(None)?;
-    stream.set_write_timeout(None)?;
+    stream.set_write_timeout(options.write_timeout)?;
     log::debug!("connected to ws://{}{}", url.host_header(), url.resource);
     WebSocket::from_upgraded(stream, Role::Client, &options.config, &leftover, protocol)
 }

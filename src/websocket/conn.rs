@@ -16,10 +16,10 @@
 //! mutex, so those frames never interleave with the application's: each
 //! frame is written whole under the lock, in one `write_all`.
 
-use std::io::Write;
+use std::io::{ErrorKind, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::error::{Error, Result};
 use super::frame::OpCode;
@@ -60,7 +60,12 @@ impl WriteSide {
             // trusted to be at a frame boundary. Give up on the connection.
             self.state = CloseState::Closed;
             let _ = self.stream.shutdown(Shutdown::Both);
-            return Err(Error::Io(e));
+            // A write timeout must not look like a read timeout, which
+            // callers treat as "still connected, read again".
+            return Err(match e.kind() {
+                ErrorKind::WouldBlock | ErrorKind::TimedOut => Error::WriteTimeout,
+                _ => Error::Io(e),
+            });
         }
         Ok(())
     }
@@ -217,7 +222,11 @@ impl Reader {
                 let mut side = self.writer.lock();
                 // After our close frame no pong may be sent; ignore then.
                 if side.state == CloseState::Open {
-                    side.write_frame(true, OpCode::Pong, &payload)?;
+                    if let Err(e) = side.write_frame(true, OpCode::Pong, &payload) {
+                        // The write side closed the connection: so is this side.
+                        self.done = true;
+                        return Err(e);
+                    }
                 }
                 Ok(Message::Ping(payload))
             }
@@ -371,8 +380,14 @@ impl WebSocket {
     }
 
     /// Sends a close frame, then reads (and drops) what still arrives until
-    /// the peer's close frame completes the handshake or an error or
-    /// timeout ends the wait. Returns the peer's close frame, if one came.
+    /// the peer's close frame completes the handshake, an error ends it, or
+    /// [`Config::close_timeout`] passes. Returns the peer's close frame, if
+    /// one came with a code.
+    ///
+    /// The wait is bounded by `close_timeout` whatever the read timeout
+    /// and however much the peer keeps sending: a peer that never answers
+    /// (§7.1.1 lets the closing side give up) costs at most that long.
+    /// Then TCP is closed anyway and the result is `Ok(None)`.
     pub fn close(&mut self, frame: Option<CloseFrame>) -> Result<Option<CloseFrame>> {
         match self.writer.close(frame) {
             Ok(()) | Err(Error::AlreadyClosing) => {}
@@ -380,14 +395,28 @@ impl WebSocket {
             Err(Error::ConnectionClosed) => return Ok(None),
             Err(e) => return Err(e),
         }
+        let deadline = Instant::now() + self.reader.close_timeout;
         loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            // A zero timeout means "block forever" to the OS: never pass one.
+            if left.is_zero() || self.reader.set_read_timeout(Some(left)).is_err() {
+                break;
+            }
             match self.reader.read() {
                 Ok(Message::Close(frame)) => return Ok(frame),
                 Ok(_) => {}
                 Err(Error::ConnectionClosed) => return Ok(None),
+                Err(e) if e.is_timeout() => break,
                 Err(e) => return Err(e),
             }
         }
+        log::debug!(
+            "no close frame from the peer within {:?}; closing TCP",
+            self.reader.close_timeout
+        );
+        self.reader.done = true;
+        self.writer.abort();
+        Ok(None)
     }
 
     /// Splits the connection into a reader and a writer for two threads.

@@ -111,14 +111,20 @@ pub enum Error {
     /// A message we were asked to send breaks a rule (for example a ping
     /// payload over 125 bytes, or a close code that may not be sent).
     InvalidMessage(&'static str),
-    /// The socket failed (timeout, reset...).
+    /// A write made no progress for the socket's write timeout: the peer
+    /// stopped reading (or the network to it is gone). Part of a frame may
+    /// have left, so the connection was closed. Unlike a read timeout
+    /// ([`Error::is_timeout`]), there is nothing to resume.
+    WriteTimeout,
+    /// The socket failed (read timeout, reset...).
     Io(io::Error),
 }
 
 impl Error {
     /// Whether this is a read timeout (the socket's read timeout expired
     /// with nothing, or not enough, received). The connection is intact:
-    /// reading again continues where it stopped.
+    /// reading again continues where it stopped. A write that times out is
+    /// [`Error::WriteTimeout`] instead, and is not one of these.
     pub fn is_timeout(&self) -> bool {
         matches!(self, Error::Io(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut))
     }
@@ -137,6 +143,7 @@ impl fmt::Display for Error {
             ),
             Error::Handshake(e) => write!(f, "handshake failed: {e}"),
             Error::InvalidMessage(why) => write!(f, "cannot send: {why}"),
+            Error::WriteTimeout => f.write_str("a write timed out: the peer is not reading; the connection was closed"),
             Error::Io(e) => write!(f, "socket error: {e}"),
         }
     }
