@@ -8,6 +8,9 @@
 //
 // Every event has an id from one log on the server, so switching transport
 // continues exactly where the last one stopped. The panel counts the bytes.
+// A switch opens the new transport before closing the old one, so the
+// server never sees this person leave. Ids start again at 1 when the server
+// restarts: its "epoch" changes, and the page forgets the old ids.
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
@@ -24,10 +27,11 @@ const state = {
   nick: "",
   transport: "websocket",
   lastId: 0,
+  epoch: null, // the server run the ids belong to
   ws: null,
   pollTimer: null,
   pollAbort: null,
-  active: null, // the transport running now
+  live: null, // the transport running now: { kind, ws, joined }
   generation: 0, // bumps on every transport switch; stale loops stop
   totals: { ws: { n: 0, h: 0, p: 0 }, http: { n: 0, h: 0, p: 0 } },
 };
@@ -38,10 +42,54 @@ function setStatus(text, cls) {
   el.className = "status " + (cls || "");
 }
 
+// A refusal or a failure, shown under the input (and read out: role=alert).
+function showError(text) {
+  const el = $("#error");
+  el.textContent = text;
+  el.hidden = !text;
+}
+
 // ---- rendering -----------------------------------------------------------
 
 function timeOf(ts) {
   return new Date(ts).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+}
+
+// A name or a text typed by someone, isolated so that right-to-left text
+// (or a stray direction mark) cannot reorder what is around it.
+function typed(cls, text) {
+  const el = document.createElement("bdi");
+  el.className = cls;
+  el.textContent = text; // text, never HTML
+  return el;
+}
+
+function notice(text, cls) {
+  const li = document.createElement("li");
+  li.className = "notice " + (cls || "");
+  li.textContent = text;
+  append(li);
+}
+
+function append(li) {
+  const list = $("#messages");
+  list.append(li);
+  while (list.children.length > 500) list.firstChild.remove();
+  list.scrollTop = list.scrollHeight;
+}
+
+// Every answer says which run of the server it comes from. A new one means
+// the ids started again at 1: forget ours, or every new event would look
+// "already shown".
+function noteEpoch(epoch) {
+  if (epoch === undefined) return false;
+  const restarted = state.epoch !== null && epoch !== state.epoch;
+  if (restarted) {
+    state.lastId = 0;
+    notice("the server restarted: a new conversation begins (ids start again at 1)", "restart");
+  }
+  state.epoch = epoch;
+  return restarted;
 }
 
 function render(ev, fromHistory) {
@@ -50,30 +98,23 @@ function render(ev, fromHistory) {
   const li = document.createElement("li");
   li.dataset.id = ev.id;
   if (fromHistory) li.classList.add("history");
+  const time = document.createElement("span");
+  time.className = "time";
+  time.textContent = timeOf(ev.ts);
   if (ev.type === "message") {
     li.classList.add("msg");
     if (ev.nick === state.nick) li.classList.add("me");
-    const nick = document.createElement("span");
-    nick.className = "nick";
-    nick.textContent = ev.nick;
-    const text = document.createElement("span");
-    text.className = "text";
-    text.textContent = ev.text;
-    const time = document.createElement("span");
-    time.className = "time";
-    time.textContent = timeOf(ev.ts);
-    li.append(nick, text, time);
+    const text = typed("text", ev.text);
+    text.dir = "auto";
+    li.append(typed("nick", ev.nick), " ", text, " ", time);
   } else if (ev.type === "join" || ev.type === "leave") {
     li.classList.add("notice");
     const verb = ev.type === "join" ? "joined" : "left";
-    li.textContent = `${ev.nick} ${verb} (${ev.online} online) · ${timeOf(ev.ts)}`;
+    li.append(typed("nick", ev.nick), ` ${verb} (${ev.online} online) `, time);
   } else {
     return;
   }
-  const list = $("#messages");
-  list.append(li);
-  while (list.children.length > 500) list.firstChild.remove();
-  list.scrollTop = list.scrollHeight;
+  append(li);
 }
 
 function wire(kind, line, headerBytes, payloadBytes) {
@@ -86,7 +127,7 @@ function wire(kind, line, headerBytes, payloadBytes) {
   row.querySelector(".h").textContent = t.h;
   row.querySelector(".p").textContent = t.p;
   const li = document.createElement("li");
-  li.innerHTML = line;
+  li.innerHTML = line; // built here from numbers and fixed words only
   const log = $("#wire-log");
   log.prepend(li);
   while (log.children.length > 60) log.lastChild.remove();
@@ -97,14 +138,20 @@ const body = (n) => `<span class="body">${n} B payload</span>`;
 
 // ---- WebSocket -----------------------------------------------------------
 
-function startWebSocket(gen) {
+// Opens /ws and joins; `onJoined` runs once, when the history has arrived.
+function startWebSocket(gen, onJoined) {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const ws = new WebSocket(`${scheme}://${location.host}/ws`);
   state.ws = ws;
+  if (state.live) state.live.ws = ws;
+  let joined = false;
+  let refused = "";
   setStatus("connecting…");
   ws.onopen = () => {
     setStatus("WebSocket open", "on");
-    wsSend({ type: "join", nick: state.nick, since: state.lastId });
+    const join = { type: "join", nick: state.nick, since: state.lastId };
+    if (state.epoch !== null) join.epoch = state.epoch;
+    wsSend(join);
   };
   ws.onmessage = (e) => {
     const bytes = utf8Length(e.data);
@@ -115,17 +162,45 @@ function startWebSocket(gen) {
     } catch {
       return;
     }
-    const sender = ev.frame ? ` [sent as ${ev.frame.header}+${ev.frame.payload} B]` : "";
+    const sender = ev.frame
+      ? ` (${ev.nick === state.nick ? "your" : "its sender's"} frame to the server was ${ev.frame.header} + ${ev.frame.payload} B)`
+      : "";
     wire("ws", `&darr; frame ${ev.type}: ${head(h)} + ${body(bytes)}${sender}`, h, bytes);
-    if (ev.type === "history") ev.events.forEach((x) => render(x, true));
-    else render(ev, false);
+    if (ev.type === "error") {
+      if (!joined) refused = ev.text;
+      showError(`the server refused: ${ev.text}`);
+    } else if (ev.type === "history") {
+      noteEpoch(ev.epoch);
+      ev.events.forEach((x) => render(x, true));
+      if (!joined) {
+        joined = true;
+        if (onJoined) onJoined();
+        onJoined = null;
+      }
+    } else render(ev, false);
   };
   ws.onclose = (e) => {
     if (gen !== state.generation) return;
-    setStatus(`closed (${e.code}${e.reason ? " " + e.reason : ""}); reconnecting`, "off");
-    setTimeout(() => gen === state.generation && startWebSocket(gen), 1000);
+    if (refused) {
+      // Refused at the door (1008): trying again would be refused again.
+      setStatus(`refused (${e.code})`, "off");
+      leaveChat(`could not join: ${refused}`);
+      return;
+    }
+    const why = e.reason || CLOSE_CODES[e.code] || "";
+    setStatus(`disconnected (${e.code}${why ? ": " + why : ""}); reconnecting…`, "off");
+    setTimeout(() => gen === state.generation && startWebSocket(gen, onJoined), 1000);
   };
 }
+
+// What a close code means, when the close frame gave no reason (RFC 6455 §7.4.1).
+const CLOSE_CODES = {
+  1001: "the server is going away",
+  1006: "connection lost, no close frame",
+  1008: "policy violation",
+  1009: "message too big",
+  1011: "server error",
+};
 
 function wsSend(obj) {
   const text = JSON.stringify(obj);
@@ -161,23 +236,53 @@ async function http(method, url, json, signal) {
     reqHead + resHead,
     reqBody + resBody,
   );
-  return { status: res.status, data: text ? JSON.parse(text) : null };
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    // not JSON (a proxy's error page, say): data stays null
+  }
+  return { status: res.status, data };
+}
+
+// POST /api/chat/join; renders what was missed. Throws if refused.
+async function joinPolling() {
+  const join = { nick: state.nick, since: state.lastId };
+  if (state.epoch !== null) join.epoch = state.epoch;
+  const { status, data } = await http("POST", "/api/chat/join", join);
+  if (status !== 200) throw new Error((data && data.error) || `HTTP ${status}`);
+  noteEpoch(data.epoch);
+  data.history.forEach((x) => render(x, true));
 }
 
 async function pollLoop(gen, long) {
-  setStatus(long ? "long polling" : "short polling", "on");
+  const name = long ? "long polling" : "short polling";
+  setStatus(name, "on");
+  let rejoin = false;
   while (gen === state.generation) {
     const controller = new AbortController();
     state.pollAbort = controller;
     try {
+      // After a failure the server may be a new one that never saw us join.
+      if (rejoin) await joinPolling();
+      rejoin = false;
       const url = `/api/chat/poll?since=${state.lastId}` + (long ? "&wait=25" : "");
       const { status, data } = await http("GET", url, undefined, controller.signal);
       if (gen !== state.generation) return;
-      if (status === 200) data.events.forEach((x) => render(x, false));
-      setStatus(long ? "long polling" : "short polling", "on");
+      if (status === 200) {
+        if (noteEpoch(data.epoch)) {
+          rejoin = true; // a restarted server: join it, and get its history
+          continue;
+        }
+        data.events.forEach((x) => render(x, false));
+      } else if (status !== 204) {
+        throw new Error(`HTTP ${status}`);
+      }
+      setStatus(name, "on");
     } catch (err) {
       if (gen !== state.generation) return;
-      setStatus("poll failed; retrying", "off");
+      rejoin = true;
+      setStatus(`${name}: server unreachable; retrying…`, "off");
       await new Promise((r) => setTimeout(r, 1000));
       continue;
     }
@@ -187,48 +292,93 @@ async function pollLoop(gen, long) {
 
 // ---- switching -----------------------------------------------------------
 
-function stopTransport() {
-  state.generation += 1;
-  // A polling page has no connection whose end the server could notice:
-  // say goodbye explicitly (a WebSocket's leave is announced by the server).
-  if (state.active === "long-poll" || state.active === "short-poll") {
+// Ends a transport that has been replaced, once the new one has joined. A
+// polling page has no connection whose end the server could notice: it says
+// goodbye explicitly (a WebSocket's leave is announced by the server).
+async function retire(old) {
+  if (!old) return;
+  if (old.ws) {
+    old.ws.close(1000, "switching transport");
+  } else if (old.kind !== "websocket") {
+    await old.joined.catch(() => {});
     http("POST", "/api/chat/leave", { nick: state.nick }).catch(() => {});
   }
-  state.active = null;
+}
+
+// Stops the running transport from rendering or reconnecting, and returns
+// it, still connected, for `retire`.
+function detach() {
+  state.generation += 1;
+  const old = state.live;
+  state.live = null;
   if (state.ws) {
     state.ws.onclose = null;
-    state.ws.close(1000, "switching transport");
+    state.ws.onmessage = null;
     state.ws = null;
   }
   if (state.pollAbort) state.pollAbort.abort();
   clearTimeout(state.pollTimer);
+  return old;
 }
 
-async function startTransport() {
-  stopTransport();
+function startTransport() {
+  const old = detach();
   const gen = state.generation;
-  state.active = state.transport;
-  if (state.transport === "websocket") {
-    startWebSocket(gen);
-  } else {
-    try {
-      const { data } = await http("POST", "/api/chat/join", { nick: state.nick, since: state.lastId });
-      data.history.forEach((x) => render(x, true));
-    } catch {
-      setStatus("join failed", "off");
-    }
-    pollLoop(gen, state.transport === "long-poll");
+  const kind = state.transport;
+  state.live = { kind, ws: null, joined: Promise.resolve() };
+  if (kind === "websocket") {
+    startWebSocket(gen, () => retire(old));
+    return;
   }
+  setStatus("joining…");
+  const joined = joinPolling();
+  state.live.joined = joined;
+  joined.then(
+    () => {
+      retire(old);
+      if (gen === state.generation) pollLoop(gen, kind === "long-poll");
+    },
+    (err) => {
+      retire(old);
+      if (gen !== state.generation) return;
+      if (err instanceof TypeError) {
+        pollLoop(gen, kind === "long-poll"); // unreachable: the loop retries and rejoins
+      } else {
+        setStatus("refused", "off");
+        leaveChat(`could not join: ${err.message}`);
+      }
+    },
+  );
+}
+
+// Back to the nickname form (a refused join), saying why.
+function leaveChat(why) {
+  retire(detach());
+  state.nick = "";
+  $("#chat-view").hidden = true;
+  $("#join-view").hidden = false;
+  $("#join-error").textContent = why;
+  $("#join-error").hidden = false;
+  $("#nick").focus();
 }
 
 async function say(text) {
   if (state.transport === "websocket") {
-    if (!state.ws || state.ws.readyState !== WebSocket.OPEN) return false;
+    if (!state.ws || state.ws.readyState !== WebSocket.OPEN) {
+      showError("not connected: nothing sent (your text is still in the box)");
+      return false;
+    }
     wsSend({ type: "say", text });
-  } else {
-    await http("POST", "/api/chat/say", { nick: state.nick, text });
+    return true;
   }
-  return true;
+  try {
+    const { status, data } = await http("POST", "/api/chat/say", { nick: state.nick, text });
+    if (status === 201) return true;
+    showError(`the server refused (${status}): ${(data && data.error) || "no reason given"}`);
+  } catch {
+    showError("server unreachable: nothing sent (your text is still in the box)");
+  }
+  return false;
 }
 
 // ---- wiring --------------------------------------------------------------
@@ -238,6 +388,12 @@ $("#join-form").addEventListener("submit", (e) => {
   const nick = $("#nick").value.trim();
   if (!nick) return;
   state.nick = nick;
+  try {
+    sessionStorage.setItem("wirelab-nick", nick); // offered again after a reload
+  } catch {
+    // storage disabled: fine
+  }
+  $("#join-error").hidden = true;
   $("#join-view").hidden = true;
   $("#chat-view").hidden = false;
   $("#text").focus();
@@ -248,8 +404,13 @@ $("#say-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const input = $("#text");
   const text = input.value.trim();
-  if (!text) return;
+  if (!text) {
+    showError("type something first");
+    return;
+  }
+  showError("");
   if (await say(text)) input.value = "";
+  input.focus();
 });
 
 document.querySelectorAll('input[name="transport"]').forEach((radio) =>
@@ -258,6 +419,14 @@ document.querySelectorAll('input[name="transport"]').forEach((radio) =>
     if (state.nick) startTransport();
   }),
 );
+
+// After a reload the browser may restore the radio buttons: believe them.
+state.transport = document.querySelector('input[name="transport"]:checked').value;
+try {
+  $("#nick").value = $("#nick").value || sessionStorage.getItem("wirelab-nick") || "";
+} catch {
+  // storage disabled: fine
+}
 
 // Pollers have no connection whose end the server could notice: say goodbye.
 window.addEventListener("pagehide", () => {
