@@ -5,9 +5,13 @@
 //
 // Checks, in order:
 //   1. two chat tabs join over WebSocket; a line typed in one appears in the other;
-//   2. the second tab switches to long polling, then short polling, and still
-//      receives what the first sends (the three transports side by side);
-//   3. the ticker page receives pushed updates and its chart is drawn.
+//   2. typed HTML is shown as text, never run; right-to-left text stays inside
+//      its message; a message the server refuses is answered on the page;
+//   3. the second tab switches to long polling, then short polling, and still
+//      receives what the first sends (the three transports side by side),
+//      with no lost or repeated ids and no leave/join notices for the switch;
+//   4. the ticker page receives pushed updates and its chart is drawn, and a
+//      reconnect does not draw the replayed history twice.
 // Screenshots of each step go to OUT_DIR. Exits non-zero on the first failure.
 import { chromium } from "playwright-core";
 import { mkdirSync, rmSync, mkdtempSync } from "node:fs";
@@ -66,6 +70,14 @@ async function transport(page, value) {
   await page.check(`input[name="transport"][value="${value}"]`);
 }
 
+// The ids shown, in order: every one once, none skipped.
+async function checkIds(page, who) {
+  const ids = await page.evaluate(() => [...document.querySelectorAll("#messages li[data-id]")].map((li) => Number(li.dataset.id)));
+  for (let i = 1; i < ids.length; i++) {
+    if (ids[i] !== ids[i - 1] + 1) throw new Error(`${who} shows ids ${ids.join(",")}`);
+  }
+}
+
 try {
   const alice = await context.newPage();
   const bob = await context.newPage();
@@ -93,6 +105,24 @@ try {
   await sees(bob, "hello from alice, over WebSocket");
   await say(bob, "hi alice, bob here");
   await sees(alice, "hi alice, bob here");
+  step("typed HTML stays text; RTL text stays in its message; a refusal is shown");
+  const xss = `<img src=x onerror="window.pwned=1">`;
+  await say(alice, xss);
+  await sees(bob, xss);
+  const imgs = await bob.evaluate(() => document.querySelectorAll("#messages img").length + (window.pwned || 0));
+  if (imgs !== 0) throw new Error("typed HTML was rendered as HTML");
+  await say(alice, "שלום 123");
+  await sees(bob, "שלום 123");
+  const isolated = await bob.evaluate(
+    () => [...document.querySelectorAll("#messages .text")].every((el) => getComputedStyle(el).unicodeBidi === "isolate"),
+  );
+  if (!isolated) throw new Error("message text is not bidi-isolated");
+  // A message only a raw client can send: the server refuses it, and says so.
+  await alice.evaluate(() => state.ws.send(JSON.stringify({ type: "say", text: "x".repeat(2001) })));
+  await alice.waitForFunction(() => /at most 2000/.test(document.querySelector("#error").textContent), null, {
+    timeout: TIMEOUT,
+  });
+
   const wsFrames = Number(await bob.textContent('#totals tr[data-kind="ws"] .n'));
   if (!(wsFrames >= 2)) throw new Error(`wire panel counted ${wsFrames} WebSocket frames`);
   await alice.screenshot({ path: join(outDir, "chat-alice.png") });
@@ -112,6 +142,21 @@ try {
   await sees(bob, "and this one by short polling");
   const httpRequests = Number(await bob.textContent('#totals tr[data-kind="http"] .n'));
   if (!(httpRequests >= 2)) throw new Error(`wire panel counted ${httpRequests} HTTP requests`);
+
+  step("bob switches back to WebSocket mid-conversation: nothing lost, nothing twice");
+  await transport(bob, "websocket");
+  await say(alice, "racing the switch");
+  await bob.waitForSelector("#status.on", { timeout: TIMEOUT });
+  await sees(bob, "racing the switch");
+  await say(bob, "back on WebSocket");
+  await sees(alice, "back on WebSocket");
+  await checkIds(alice, "alice");
+  await checkIds(bob, "bob");
+  // A switch opens the new transport before closing the old: bob never left.
+  const flaps = await alice.evaluate(
+    () => [...document.querySelectorAll("#messages .notice")].filter((el) => /^bob (left|joined)/.test(el.textContent)).length,
+  );
+  if (flaps !== 1) throw new Error(`alice saw ${flaps} bob join/leave notices for one join and three switches`);
   await bob.screenshot({ path: join(outDir, "chat-bob-polling.png") });
 
   step("the ticker page receives pushed updates and draws its chart");
@@ -136,6 +181,13 @@ try {
   });
   if (painted < 1000) throw new Error(`only ${painted} chart pixels drawn`);
   await ticker.screenshot({ path: join(outDir, "ticker.png") });
+  // A reconnect replays the history: the chart must not hold it twice.
+  const before = await ticker.evaluate(() => [...series.values()][0].points.length);
+  await ticker.evaluate(() => socket.close());
+  await ticker.waitForSelector("#status.on", { timeout: TIMEOUT });
+  await ticker.waitForTimeout(300);
+  const after = await ticker.evaluate(() => [...series.values()][0].points.length);
+  if (after > before + 10 || after < before) throw new Error(`chart had ${before} points, ${after} after a reconnect`);
   console.log(`browser: ticker painted ${painted} pixels, ${rows} symbols`);
 } catch (e) {
   console.error(`browser test failed: ${e.message}`);

@@ -7,6 +7,9 @@ const KEEP = 300; // points per symbol on the chart
 const series = new Map(); // symbol -> { color, open, points: [price] }
 let updates = 0;
 let dirty = false;
+let intervalMs = 250; // the server's push interval, from its hello
+let socket = null;
+let lastSeq = 0; // the newest tick drawn
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -17,6 +20,8 @@ function setStatus(text, cls) {
 }
 
 function apply(tick) {
+  if (tick.seq <= lastSeq) return;
+  lastSeq = tick.seq;
   for (const q of tick.quotes) {
     let s = series.get(q.symbol);
     if (!s) {
@@ -43,8 +48,17 @@ function renderTable() {
   }
 }
 
+// A grid step of 1, 2 or 5 times a power of ten, giving about `lines` lines.
+function niceStep(range, lines) {
+  const raw = range / lines;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  const unit = raw / power;
+  return (unit <= 1 ? 1 : unit <= 2 ? 2 : unit <= 5 ? 5 : 10) * power;
+}
+
 // Each line is the percentage change from the symbol's opening price, so
-// symbols with very different prices share one axis.
+// symbols with very different prices share one axis. The newest point is at
+// the right edge; the x axis counts seconds back from it.
 function draw() {
   requestAnimationFrame(draw);
   if (!dirty) return;
@@ -75,14 +89,30 @@ function draw() {
   ctx.fillStyle = "#94a3b8";
   ctx.font = `${12 * ratio}px system-ui`;
   ctx.lineWidth = 1;
-  const step = Math.max(0.1, Math.ceil((hi - lo) / 6 * 10) / 10);
-  for (let v = Math.ceil(lo / step) * step; v <= hi; v += step) {
+  const step = niceStep(hi - lo, 6);
+  const decimals = Math.max(0, -Math.floor(Math.log10(step)));
+  // Counted in whole steps, so no float drift and no "-0.0%".
+  for (let k = Math.ceil(lo / step); k * step <= hi; k++) {
+    const v = k * step;
     ctx.beginPath();
     ctx.moveTo(pad, y(v));
     ctx.lineTo(w - pad, y(v));
     ctx.stroke();
-    ctx.fillText(`${v >= 0 ? "+" : ""}${v.toFixed(1)}%`, 4, y(v) + 4 * ratio);
+    ctx.fillText(`${k > 0 ? "+" : ""}${k === 0 ? "0" : v.toFixed(decimals)}%`, 4, y(v) + 4 * ratio);
   }
+  // The time axis: a tick every 15 s (or so), back from the newest point.
+  const span = ((KEEP - 1) * intervalMs) / 1000;
+  const every = niceStep(span, 5);
+  ctx.textAlign = "center";
+  for (let t = 0; t <= span; t += every) {
+    const px = x(KEEP - 1 - (t * 1000) / intervalMs);
+    ctx.beginPath();
+    ctx.moveTo(px, h - pad);
+    ctx.lineTo(px, h - pad + 5 * ratio);
+    ctx.stroke();
+    ctx.fillText(t === 0 ? "now" : `-${t} s`, px, h - pad + 18 * ratio);
+  }
+  ctx.textAlign = "start";
   ctx.lineWidth = 2 * ratio;
   for (const s of series.values()) {
     ctx.strokeStyle = s.color;
@@ -101,11 +131,21 @@ function draw() {
 function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const ws = new WebSocket(`${scheme}://${location.host}/ws`);
+  socket = ws;
   ws.onopen = () => setStatus("live", "on");
   ws.onmessage = (e) => {
     const msg = JSON.parse(e.data);
     if (msg.type === "hello") {
+      // A reconnect replays ticks we already have: skip those (by seq), or
+      // the chart would draw them twice. A restarted server counts from 1
+      // again: then its history replaces ours.
+      intervalMs = msg.interval_ms;
       $("#interval").textContent = msg.interval_ms;
+      const newest = msg.history.length ? msg.history[msg.history.length - 1].seq : 0;
+      if (newest < lastSeq) {
+        series.clear();
+        lastSeq = 0;
+      }
       msg.history.forEach(apply);
       return;
     }
@@ -119,7 +159,7 @@ function connect() {
     $("#bytes").textContent = `${header} + ${payload}`;
   };
   ws.onclose = (e) => {
-    setStatus(`closed (${e.code}); reconnecting`, "off");
+    setStatus(`disconnected (${e.code}); reconnecting…`, "off");
     setTimeout(connect, 1000);
   };
 }
