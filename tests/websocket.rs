@@ -652,3 +652,37 @@ fn a_client_flooding_pings_without_reading_pongs_is_dropped_at_the_write_timeout
     assert!(then_closed);
     flood.join().unwrap();
 }
+
+#[test]
+fn the_client_says_plainly_when_the_server_hangs_up_or_stays_silent_before_answering() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = thread::spawn(move || {
+        // First connection: read the request, hang up without a word.
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        let _ = s.read(&mut [0u8; 1024]);
+        drop(s);
+        // Second: read the request, say nothing until the client gives up.
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        let _ = s.read(&mut [0u8; 1024]);
+        let _ = s.read(&mut [0u8; 1024]);
+    });
+    let url = format!("ws://{addr}/");
+    let err = websocket::connect(&url).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "handshake failed: the server closed the connection before answering the handshake"
+    );
+    let config = websocket::ClientConfig {
+        handshake_timeout: Duration::from_millis(200),
+        ..Default::default()
+    };
+    let err = websocket::connect_with(&url, &config).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "handshake failed: the server did not answer the handshake in time"
+    );
+    server.join().unwrap();
+}

@@ -177,7 +177,7 @@ pub fn client_handshake(mut stream: TcpStream, url: &WsUrl, options: &ClientConf
     stream.write_all(&request)?;
 
     let mut reader = BufReader::new(stream);
-    let head = read_response_head(&mut reader, &Limits::default()).map_err(HandshakeError::Http)?;
+    let head = read_response_head(&mut reader, &Limits::default()).map_err(HandshakeError::BadResponse)?;
     let protocol = handshake::check_response(&head, &key, &options.protocols)?;
     let leftover = reader.buffer().to_vec();
     let stream = reader.into_inner();

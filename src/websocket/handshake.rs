@@ -116,7 +116,12 @@ pub fn check_request(head: &RequestHead, options: &HandshakeOptions) -> Result<A
     }
     // 6. "A |Sec-WebSocket-Version| header field, with a value of 13."
     //    Otherwise 426 and the versions we do speak (§4.2.2, §4.4).
+    //    The field "MUST NOT appear more than once in an HTTP request"
+    //    (§11.3.5): two of them is a malformed request, not a version offer.
     let versions: Vec<&str> = head.headers.get_all("sec-websocket-version").collect();
+    if versions.len() > 1 {
+        return Err(HandshakeError::Malformed("Sec-WebSocket-Version sent more than once"));
+    }
     if versions != [VERSION] {
         return Err(HandshakeError::UnsupportedVersion(versions.join(", ")));
     }
@@ -132,6 +137,12 @@ pub fn check_request(head: &RequestHead, options: &HandshakeOptions) -> Result<A
         Ok(nonce) if nonce.len() == 16 => {}
         Ok(_) => return Err(HandshakeError::Key("does not decode to 16 bytes")),
         Err(_) => return Err(HandshakeError::Key("is not base64")),
+    }
+    // The bytes after the head are frames. A body would be read as frames
+    // by us and as HTTP by anything in between that does not know the
+    // upgrade: refuse rather than guess where the body ends.
+    if head.headers.get_all("content-length").any(|v| v != "0") || head.headers.get("transfer-encoding").is_some() {
+        return Err(HandshakeError::Malformed("a handshake request has no body"));
     }
     // 8. Origin (optional for non-browser clients).
     if let (Some(allowed), Some(origin)) = (&options.allowed_origins, head.headers.get("origin")) {
@@ -237,6 +248,13 @@ pub enum HandshakeError {
     Key(&'static str),
     /// (server) `Origin` not on the allow-list: 403.
     ForbiddenOrigin(String),
+    /// (server) Another rule of the request broken (a field sent twice
+    /// that may appear once, a body): 400.
+    Malformed(&'static str),
+    /// (client) The server's answer could not be read as an HTTP response:
+    /// it closed the connection or went silent before the end of its
+    /// head, or sent something that is not HTTP.
+    BadResponse(HttpError),
     /// (client) The server answered with another status than 101.
     Status(u16, String),
     /// (client) A required response header is missing or wrong.
@@ -266,7 +284,8 @@ impl HandshakeError {
             HandshakeError::HttpVersion
             | HandshakeError::Host
             | HandshakeError::ConnectionNotUpgrade
-            | HandshakeError::Key(_) => Response::text(400, self.to_string()),
+            | HandshakeError::Key(_)
+            | HandshakeError::Malformed(_) => Response::text(400, self.to_string()),
             HandshakeError::NotWebSocket => Response::text(426, self.to_string())
                 .with_header("Upgrade", "websocket")
                 .with_header("Sec-WebSocket-Version", VERSION),
@@ -297,6 +316,20 @@ impl fmt::Display for HandshakeError {
             HandshakeError::UnsupportedVersion(v) => write!(f, "Sec-WebSocket-Version {v} is not supported; 13 is"),
             HandshakeError::Key(why) => write!(f, "Sec-WebSocket-Key {why}"),
             HandshakeError::ForbiddenOrigin(o) => write!(f, "origin {o} is not allowed"),
+            HandshakeError::Malformed(why) => f.write_str(why),
+            HandshakeError::BadResponse(HttpError::Incomplete) => {
+                f.write_str("the server closed the connection before answering the handshake")
+            }
+            HandshakeError::BadResponse(HttpError::Timeout) => {
+                f.write_str("the server did not answer the handshake in time")
+            }
+            HandshakeError::BadResponse(HttpError::BadRequest(why)) => {
+                write!(f, "the server's answer is not HTTP: {why}")
+            }
+            HandshakeError::BadResponse(HttpError::HeadersTooLarge) => {
+                f.write_str("the server's answer has too large a head")
+            }
+            HandshakeError::BadResponse(e) => write!(f, "reading the server's answer: {e}"),
             HandshakeError::Status(code, reason) => write!(f, "server answered {code} {reason} instead of 101"),
             HandshakeError::ResponseHeader(why) => write!(f, "bad 101 response: {why}"),
             HandshakeError::AcceptMismatch { expected, got } => {
@@ -404,6 +437,26 @@ Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
             status_of(&GOOD.replace("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", ""), &o),
             400
         );
+    }
+
+    #[test]
+    fn a_repeated_version_field_is_400_not_an_offer_of_unsupported_versions() {
+        let o = HandshakeOptions::default();
+        let twice = GOOD.replace("Version: 13\r\n", "Version: 13\r\nSec-WebSocket-Version: 13\r\n");
+        assert_eq!(status_of(&twice, &o), 400);
+        let err = check_request(&head(&twice), &o).unwrap_err();
+        assert_eq!(err.to_string(), "Sec-WebSocket-Version sent more than once");
+        // One field naming several versions is still an unsupported offer.
+        assert_eq!(status_of(&GOOD.replace("Version: 13", "Version: 13, 8"), &o), 426);
+    }
+
+    #[test]
+    fn a_handshake_request_announcing_a_body_is_400() {
+        let o = HandshakeOptions::default();
+        let with = |field: &str| GOOD.replace("Host:", &format!("{field}\r\nHost:"));
+        assert_eq!(status_of(&with("Content-Length: 5"), &o), 400);
+        assert_eq!(status_of(&with("Transfer-Encoding: chunked"), &o), 400);
+        assert_eq!(status_of(&with("Content-Length: 0"), &o), 101);
     }
 
     #[test]
