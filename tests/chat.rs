@@ -233,3 +233,42 @@ fn a_join_with_since_and_the_same_epoch_replays_only_what_was_missed() {
     };
     assert_eq!(events.iter().map(|e| number(e, "id")).collect::<Vec<_>>(), vec![5.0]);
 }
+
+#[test]
+fn a_polling_tab_that_stops_polling_is_presumed_gone_and_its_leave_announced() {
+    let quick = SubscriberConfig {
+        pong_wait: Duration::from_millis(200),
+        ping_period: Duration::from_millis(100),
+        ..SubscriberConfig::default()
+    };
+    let (server, chat) = chat::spawn("127.0.0.1:0", quick).unwrap();
+    let addr = server.local_addr();
+    assert_eq!(http(addr, "POST", "/api/chat/join", r#"{"nick":"carol"}"#).0, 200);
+    // Carol keeps polling for three times the wait (2 x 200 ms): she stays.
+    let until = Instant::now() + Duration::from_millis(1200);
+    while Instant::now() < until {
+        assert_eq!(http(addr, "GET", "/api/chat/poll?since=0&nick=carol", "").0, 200);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(chat.online(), 1, "a polling tab that polls is kept");
+    // Then her browser vanishes without a goodbye. An observer's long poll
+    // (no nick: not a tab of anyone) sees her leave.
+    let stopped = Instant::now();
+    let (status, body) = http(addr, "GET", "/api/chat/poll?since=1&wait=5", "");
+    assert_eq!(status, 200, "{body}");
+    let answer = json::parse(&body).unwrap();
+    let Some(json::Value::Array(events)) = answer.get("events") else {
+        panic!("{body}")
+    };
+    assert_eq!(
+        (field(&events[0], "type"), field(&events[0], "nick")),
+        ("leave", "carol")
+    );
+    assert_eq!(number(&events[0], "online"), 0.0);
+    assert!(
+        stopped.elapsed() < Duration::from_secs(3),
+        "after {:?}",
+        stopped.elapsed()
+    );
+    assert_eq!(chat.online(), 0);
+}

@@ -231,7 +231,7 @@ async function http(method, url, json, signal) {
   const resBody = utf8Length(text);
   wire(
     "http",
-    `&#8645; ${method} ${url.replace(/^\/api\/chat/, "")} &rarr; ${res.status}: ` +
+    `&#8645; ${method} ${url.replace(/^\/api\/chat/, "").replace(/&nick=.*$/, "")} &rarr; ${res.status}: ` +
       `${head(reqHead + resHead)} + ${body(reqBody + resBody)}`,
     reqHead + resHead,
     reqBody + resBody,
@@ -266,7 +266,8 @@ async function pollLoop(gen, long) {
       // After a failure the server may be a new one that never saw us join.
       if (rejoin) await joinPolling();
       rejoin = false;
-      const url = `/api/chat/poll?since=${state.lastId}` + (long ? "&wait=25" : "");
+      // nick= tells the server this tab is still here (a silent one is forgotten).
+      const url = `/api/chat/poll?since=${state.lastId}` + (long ? "&wait=25" : "") + `&nick=${encodeURIComponent(state.nick)}`;
       const { status, data } = await http("GET", url, undefined, controller.signal);
       if (gen !== state.generation) return;
       if (status === 200) {

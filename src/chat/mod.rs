@@ -8,8 +8,8 @@
 //! | transport | how the page learns of a new message |
 //! |---|---|
 //! | WebSocket (`/ws`) | the server pushes it the moment it exists (the hub, `src/broadcast.rs`) |
-//! | long polling (`GET /api/chat/poll?since=N&wait=25`) | the held request returns with it |
-//! | short polling (`GET /api/chat/poll?since=N`, every second) | the next poll picks it up |
+//! | long polling (`GET /api/chat/poll?since=N&wait=25&nick=…`) | the held request returns with it |
+//! | short polling (`GET /api/chat/poll?since=N&nick=…`, every second) | the next poll picks it up |
 //!
 //! Every event (message, join, leave) gets an id from one [`EventLog`], and
 //! the same JSON goes to WebSocket subscribers and into the log, so a page
@@ -42,8 +42,9 @@ use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::io;
 use std::net::ToSocketAddrs;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, Weak};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use crate::broadcast::{serve_subscriber, Hub, Incoming, SubscriberConfig};
 use crate::http::api::{self, json_response, now_ms};
@@ -97,6 +98,9 @@ pub struct Chat {
 struct Tabs {
     websocket: usize,
     polling: usize,
+    /// When a polling tab of this person last joined or polled
+    /// (`GET /api/chat/poll?nick=…`).
+    last_poll: Option<Instant>,
 }
 
 /// How a tab is connected, for [`Chat::arrive`] and [`Chat::depart`].
@@ -117,15 +121,36 @@ impl Tabs {
 
 impl Chat {
     /// A chat whose WebSocket subscribers use `subscriber` timing.
+    ///
+    /// A polling tab has no connection whose end the server could notice; it
+    /// says goodbye (`POST /api/chat/leave`, sent by the page as it unloads),
+    /// but a browser that crashes or a laptop that sleeps never does. So
+    /// polling tabs that have not polled for twice `subscriber.pong_wait` are
+    /// presumed gone, like a WebSocket that sends nothing (twice, because a
+    /// browser may slow the timers of a background tab to one a minute): a
+    /// thread checks every eighth of that time.
     pub fn new(subscriber: SubscriberConfig) -> Arc<Chat> {
-        Arc::new(Chat {
+        let chat = Arc::new(Chat {
             hub: Hub::start(),
             log: EventLog::new(KEEP, MAX_WAITING),
             order: Mutex::new(()),
             presence: Mutex::new(HashMap::new()),
             epoch: now_ms(),
             subscriber,
-        })
+        });
+        let weak: Weak<Chat> = Arc::downgrade(&chat);
+        let period = (subscriber.pong_wait / 4).clamp(Duration::from_millis(10), Duration::from_secs(5));
+        let _ = thread::Builder::new()
+            .name("chat-pollers".into())
+            .stack_size(crate::server::DEFAULT_STACK_SIZE)
+            .spawn(move || loop {
+                thread::sleep(period);
+                match weak.upgrade() {
+                    Some(chat) => chat.forget_silent_pollers(),
+                    None => break,
+                }
+            });
+        chat
     }
 
     /// The hub (for its counters).
@@ -152,6 +177,9 @@ impl Chat {
         let tabs = presence.entry(nick.to_string()).or_default();
         let first = tabs.websocket + tabs.polling == 0;
         *tabs.count(via) += 1;
+        if via == Via::Polling {
+            tabs.last_poll = Some(Instant::now());
+        }
         if first {
             // Announced under the presence lock, so "online" counts and ids
             // always go up and down in the same order.
@@ -176,6 +204,35 @@ impl Chat {
             self.announce_presence("leave", nick, presence.len());
         }
         true
+    }
+
+    /// A polling tab of `nick` is still there: it polled.
+    fn polled(&self, nick: &str) {
+        let mut presence = self.presence.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tabs) = presence.get_mut(nick).filter(|t| t.polling > 0) {
+            tabs.last_poll = Some(Instant::now());
+        }
+    }
+
+    /// Polling tabs that have not polled for twice `pong_wait` are gone; a
+    /// person left with no tab at all has left.
+    fn forget_silent_pollers(&self) {
+        let wait = self.subscriber.pong_wait * 2;
+        let mut presence = self.presence.lock().unwrap_or_else(|p| p.into_inner());
+        let silent: Vec<String> = presence
+            .iter()
+            .filter(|(_, t)| t.polling > 0 && t.last_poll.map_or(true, |at| at.elapsed() > wait))
+            .map(|(nick, _)| nick.clone())
+            .collect();
+        for nick in silent {
+            log::info!("{nick}: no poll for {wait:?}: the polling tab is presumed gone");
+            let Some(tabs) = presence.get_mut(&nick) else { continue };
+            tabs.polling = 0;
+            if tabs.websocket == 0 {
+                presence.remove(&nick);
+                self.announce_presence("leave", &nick, presence.len());
+            }
+        }
     }
 
     fn is_online(&self, nick: &str) -> bool {
@@ -393,11 +450,20 @@ impl Chat {
         {
             return json_response(200, format!(r#"{{"epoch":{},"events":[]}}"#, self.epoch));
         }
+        // `nick` (optional) keeps that person's polling tab alive.
+        let nick = req.query("nick");
+        if let Some(nick) = &nick {
+            self.polled(nick);
+        }
         // A long poll without `since` waits for the next event.
-        api::poll(req, &self.log, last, |events| {
+        let response = api::poll(req, &self.log, last, |events| {
             let items: Vec<&str> = events.iter().map(|(_, e)| e.as_str()).collect();
             format!(r#"{{"epoch":{},"events":[{}]}}"#, self.epoch, items.join(","))
-        })
+        });
+        if let Some(nick) = &nick {
+            self.polled(nick); // a long poll was alive all along
+        }
+        response
     }
 }
 
