@@ -102,7 +102,8 @@ function draw() {
   }
   // The time axis: a tick every 15 s (or so), back from the newest point.
   const span = ((KEEP - 1) * intervalMs) / 1000;
-  const every = niceStep(span, 5);
+  // About one label per 80 px, so they never overlap on a phone.
+  const every = niceStep(span, Math.max(1, Math.min(5, (w - 2 * pad) / (80 * ratio))));
   ctx.textAlign = "center";
   for (let t = 0; t <= span; t += every) {
     const px = x(KEEP - 1 - (t * 1000) / intervalMs);
