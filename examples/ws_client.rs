@@ -14,14 +14,18 @@
 //! Lines starting with `/` are commands: `/ping [text]` sends a ping (the
 //! pong shows up as it returns), `/binary TEXT` sends the text's bytes as a
 //! binary message, `/close [CODE [REASON]]` starts the closing handshake.
-//! End of input (Ctrl-D) closes with 1000. `RUST_LOG=trace` shows each
-//! frame's fields, masking key included.
+//! End of input (Ctrl-D) closes with 1000. The program ends when the
+//! connection does, whoever closes it: exit status 0 after a closing
+//! handshake, 1 if the connection broke (no close frame, a protocol
+//! violation, a server that does not answer our close within 2 s).
+//! `RUST_LOG=trace` shows each frame's fields, masking key included.
 //!
 //! Try it against `ws_echo` (port 9001) or `ws_broadcast` (port 9002, start
 //! two clients and type in one).
 
 use std::io::{self, BufRead};
 use std::thread;
+use std::time::Duration;
 
 use wirelab::websocket::{self, CloseCode, CloseFrame, Error, Message};
 
@@ -42,7 +46,10 @@ fn main() {
     eprintln!("  type a line to send it; /ping, /binary TEXT, /close [CODE [REASON]]; Ctrl-D to close");
 
     let (mut reader, writer) = ws.split();
-    let printer = thread::spawn(move || loop {
+    // The reader thread ends the program when the connection ends, even
+    // while the main thread is still waiting for a line of input: a server
+    // that closes should not go unnoticed until the next Enter.
+    thread::spawn(move || loop {
         match reader.read() {
             Ok(Message::Text(t)) => println!("< {t}"),
             Ok(Message::Binary(b)) => println!("< [{} bytes binary] {:02x?}", b.len(), &b[..b.len().min(32)]),
@@ -50,12 +57,12 @@ fn main() {
             Ok(Message::Pong(p)) => eprintln!("< pong {:?}", String::from_utf8_lossy(&p)),
             Ok(Message::Close(f)) => {
                 eprintln!("< close {}", f.map_or("(no status)".to_string(), |f| f.to_string()));
-                return;
+                std::process::exit(0);
             }
-            Err(Error::ConnectionClosed) => return,
+            Err(Error::ConnectionClosed) => std::process::exit(0),
             Err(e) => {
                 eprintln!("ws_client: {e}");
-                return;
+                std::process::exit(1);
             }
         }
     });
@@ -68,8 +75,14 @@ fn main() {
             writer.send_binary(rest.as_bytes())
         } else if let Some(rest) = line.strip_prefix("/close") {
             let mut parts = rest.trim().splitn(2, ' ');
-            let code = parts.next().and_then(|c| c.parse().ok()).map(CloseCode);
-            let frame = code.map(|c| CloseFrame::new(c, parts.next().unwrap_or("")));
+            let frame = match parts.next().filter(|c| !c.is_empty()).map(str::parse) {
+                None => None,
+                Some(Ok(code)) => Some(CloseFrame::new(CloseCode(code), parts.next().unwrap_or(""))),
+                Some(Err(_)) => {
+                    eprintln!("ws_client: usage: /close [CODE [REASON]], CODE a number such as 1000");
+                    continue;
+                }
+            };
             writer.close(frame)
         } else {
             writer.send_text(&line)
@@ -83,8 +96,14 @@ fn main() {
             Err(e) => eprintln!("ws_client: {e}"),
         }
     }
-    // End of input: close politely (if not already closing) and wait for
-    // the reader to see the server's close frame.
+    // End of input: close politely (if not already closing). The reader
+    // thread ends the program when the server's close frame arrives; a
+    // server that never answers gets 2 s.
     let _ = writer.close(Some(CloseFrame::new(CloseCode::NORMAL, "bye")));
-    let _ = printer.join();
+    thread::sleep(CLOSE_WAIT);
+    eprintln!("ws_client: no close frame from the server within {CLOSE_WAIT:?}");
+    std::process::exit(1);
 }
+
+/// How long to wait for the server's answer to our close frame.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
