@@ -686,3 +686,41 @@ fn the_client_says_plainly_when_the_server_hangs_up_or_stays_silent_before_answe
     );
     server.join().unwrap();
 }
+
+#[test]
+fn a_server_trickling_its_101_byte_by_byte_is_given_up_at_the_handshake_timeout() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        let _ = s.read(&mut [0u8; 1024]);
+        // One byte every 50 ms: never a long silence, but never done either.
+        let started = Instant::now();
+        for byte in b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            .iter()
+            .cycle()
+        {
+            if started.elapsed() > WAIT || s.write_all(&[*byte]).is_err() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    });
+    let config = websocket::ClientConfig {
+        handshake_timeout: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let err = websocket::connect_with(&format!("ws://{addr}/"), &config).unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(
+        err.to_string().contains("did not answer the handshake in time"),
+        "{err}"
+    );
+    assert!(
+        elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(2),
+        "{elapsed:?}"
+    );
+    server.join().unwrap();
+}

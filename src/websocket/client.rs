@@ -8,11 +8,12 @@
 
 use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::error::{Error, Result};
 use super::handshake::{self, HandshakeError};
 use super::{Config, Role, WebSocket};
+use crate::http::serve::DeadlineStream;
 use crate::http::{read_response_head, Limits};
 
 /// Options for [`connect_with`].
@@ -24,7 +25,9 @@ pub struct ClientConfig {
     pub protocols: Vec<String>,
     /// An `Origin` header to send (browsers always do; other clients may).
     pub origin: Option<String>,
-    /// Timeout of the TCP connect and of each read during the handshake.
+    /// Timeout of the TCP connect, and the time the whole handshake
+    /// response must arrive within (a server trickling it byte by byte
+    /// cannot hold the client longer).
     pub handshake_timeout: Duration,
     /// Write timeout of the connection after the handshake (`None`: block
     /// forever). A write that makes no progress this long, because the
@@ -176,11 +179,13 @@ pub fn client_handshake(mut stream: TcpStream, url: &WsUrl, options: &ClientConf
     );
     stream.write_all(&request)?;
 
-    let mut reader = BufReader::new(stream);
+    let mut timed = DeadlineStream::new(stream);
+    timed.set_limits(Some(Instant::now() + options.handshake_timeout), None);
+    let mut reader = BufReader::new(timed);
     let head = read_response_head(&mut reader, &Limits::default()).map_err(HandshakeError::BadResponse)?;
     let protocol = handshake::check_response(&head, &key, &options.protocols)?;
     let leftover = reader.buffer().to_vec();
-    let stream = reader.into_inner();
+    let stream = reader.into_inner().into_inner();
     stream.set_read_timeout(None)?;
     stream.set_write_timeout(options.write_timeout)?;
     log::debug!("connected to ws://{}{}", url.host_header(), url.resource);
