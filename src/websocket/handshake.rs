@@ -26,7 +26,8 @@
 
 use std::fmt;
 
-use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::alphabet;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD as BASE64};
 use base64::Engine as _;
 
 use crate::http::{HttpError, RequestHead, Response, ResponseHead, Version};
@@ -36,6 +37,16 @@ pub const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 /// The only protocol version in use (§4.1, §11.6).
 pub const VERSION: &str = "13";
+
+/// Decodes `Sec-WebSocket-Key`, tolerating non-zero bits after the last
+/// byte. RFC 4648 §3.5 lets a decoder refuse them, but the RFC's own
+/// example key (§4.1, `AQIDBAUGBwgJCgsMDQ4PEC==`, erratum 3150) has them,
+/// and other servers accept it: the accept value is computed over the key
+/// as sent, so nothing depends on the bits.
+const KEY_DECODER: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+);
 
 /// `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key`:
 /// `base64(SHA-1(key ++ GUID))` (§4.2.2 step 5.4).
@@ -133,7 +144,7 @@ pub fn check_request(head: &RequestHead, options: &HandshakeOptions) -> Result<A
         (None, _) => return Err(HandshakeError::Key("missing")),
         (Some(_), Some(_)) => return Err(HandshakeError::Key("sent more than once")),
     };
-    match BASE64.decode(key) {
+    match KEY_DECODER.decode(key) {
         Ok(nonce) if nonce.len() == 16 => {}
         Ok(_) => return Err(HandshakeError::Key("does not decode to 16 bytes")),
         Err(_) => return Err(HandshakeError::Key("is not base64")),
@@ -437,6 +448,27 @@ Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
             status_of(&GOOD.replace("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", ""), &o),
             400
         );
+    }
+
+    #[test]
+    fn the_rfc_example_key_with_stray_padding_bits_is_accepted() {
+        // §4.1's example key; its last character should be A (erratum 3150).
+        let rfc = GOOD.replace("dGhlIHNhbXBsZSBub25jZQ==", "AQIDBAUGBwgJCgsMDQ4PEC==");
+        let accepted = check_request(&head(&rfc), &HandshakeOptions::default()).unwrap();
+        assert_eq!(accepted.accept, accept_key("AQIDBAUGBwgJCgsMDQ4PEC=="));
+        // Still 16 bytes or nothing: 15 and 17 bytes, and missing padding, are refused.
+        let o = HandshakeOptions::default();
+        for bad in [
+            "AQIDBAUGBwgJCgsMDQ4P",
+            "AQIDBAUGBwgJCgsMDQ4PEBE=",
+            "AQIDBAUGBwgJCgsMDQ4PEA",
+        ] {
+            assert_eq!(
+                status_of(&GOOD.replace("dGhlIHNhbXBsZSBub25jZQ==", bad), &o),
+                400,
+                "{bad}"
+            );
+        }
     }
 
     #[test]
