@@ -695,12 +695,13 @@ fn a_server_trickling_its_101_byte_by_byte_is_given_up_at_the_handshake_timeout(
         let (mut s, _) = listener.accept().unwrap();
         s.set_read_timeout(Some(WAIT)).unwrap();
         let _ = s.read(&mut [0u8; 1024]);
-        // One byte every 50 ms: never a long silence, but never done either.
+        // One byte every 50 ms of a valid head that never ends: never a
+        // long silence, but never done either.
         let started = Instant::now();
-        for byte in b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+        let head = b"HTTP/1.1 101 Switching Protocols\r\n"
             .iter()
-            .cycle()
-        {
+            .chain(b"X-A: b\r\n".iter().cycle());
+        for byte in head {
             if started.elapsed() > WAIT || s.write_all(&[*byte]).is_err() {
                 break;
             }
