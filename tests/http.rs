@@ -382,3 +382,90 @@ fn the_wire_headers_count_the_exact_head_bytes() {
         request.len() + "Connection: close\r\n".len()
     );
 }
+
+#[test]
+fn absolute_form_targets_reach_the_same_routes_as_paths() {
+    let (server, api) = server();
+    api.post("one");
+    let mut c = Client::connect(server.local_addr());
+    let (head, body) = c.request("GET http://t/hello HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!((head.status, body.as_str()), (200, "hello\n"));
+    let (head, body) = c.request("GET http://t:80/api/messages/poll?since=0 HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(head.status, 200);
+    assert!(body.contains("\"one\""), "{body}");
+}
+
+#[test]
+fn options_asterisk_lists_the_methods_of_the_server() {
+    let (server, _) = server();
+    let mut c = Client::connect(server.local_addr());
+    let (head, _) = c.request("OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(head.status, 204);
+    assert_eq!(
+        head.headers.get("allow"),
+        Some("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
+    );
+    assert_eq!(c.request(&get("/hello")).0.status, 200, "still in step");
+    assert_eq!(
+        status(server.local_addr(), "GET * HTTP/1.1\r\nHost: t\r\n\r\n").status,
+        400
+    );
+}
+
+#[test]
+fn a_target_that_is_not_a_path_or_uri_is_400() {
+    let (server, _) = server();
+    for target in ["hello", "t:80", "/hello#top"] {
+        let mut c = Client::connect(server.local_addr());
+        let (head, _) = c.request(&get(target));
+        assert_eq!(head.status, 400, "{target}");
+        assert!(c.closed_by_server());
+    }
+}
+
+#[test]
+fn two_hosts_or_an_invalid_host_is_400_in_any_version() {
+    let (server, _) = server();
+    for raw in [
+        "GET /hello HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n",
+        "GET /hello HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n",
+        "GET /hello HTTP/1.1\r\nHost: a, b\r\n\r\n",
+        "GET /hello HTTP/1.1\r\nHost: a b\r\n\r\n",
+        "GET /hello HTTP/1.1\r\nHost: user@a\r\n\r\n",
+    ] {
+        let mut c = Client::connect(server.local_addr());
+        assert_eq!(c.request(raw).0.status, 400, "{raw:?}");
+        assert!(c.closed_by_server());
+    }
+    assert_eq!(status(server.local_addr(), "GET /hello HTTP/1.0\r\n\r\n").status, 200);
+    assert_eq!(status(server.local_addr(), &get("/hello")).status, 200);
+}
+
+#[test]
+fn an_unknown_expectation_is_417_even_beside_100_continue() {
+    let (server, _) = server();
+    for expect in [
+        "Expect: 100-continue\r\nExpect: x-other",
+        "Expect: 100-continue, x-other",
+    ] {
+        let mut c = Client::connect(server.local_addr());
+        let (head, _) = c.request(&format!(
+            "POST /api/messages HTTP/1.1\r\nHost: t\r\n{expect}\r\nContent-Length: 2\r\n\r\n"
+        ));
+        assert_eq!(head.status, 417, "no 100 Continue first: {expect:?}");
+    }
+}
+
+#[test]
+fn expect_100_continue_gets_the_interim_response_before_the_body_is_sent() {
+    let (server, _) = server();
+    let mut c = Client::connect(server.local_addr());
+    // Like curl with a large body: the head, then wait for 100 Continue.
+    c.send("POST /api/messages HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+    let (interim, _) = c.response(false);
+    assert_eq!(interim.status, 100);
+    c.send("hello");
+    let (head, body) = c.response(false);
+    assert_eq!(head.status, 201);
+    assert!(body.contains("\"hello\""), "{body}");
+}

@@ -16,7 +16,7 @@
 
 use std::io::{BufRead, Read};
 
-use super::request::{read_line, trim_eol, trim_ows};
+use super::request::{parse_field, read_line, trim_eol, trim_ows};
 use super::{HttpError, Limits, RequestHead, Version};
 
 /// Longest chunk-size line accepted (size, extensions, CRLF).
@@ -60,12 +60,20 @@ pub fn body_kind(head: &RequestHead, limits: &Limits) -> Result<BodyKind, HttpEr
         // decimal number (RFC 9112 §6.3, item 5).
         let mut length = None;
         for value in head.headers.tokens("content-length") {
-            if value.is_empty() || value.len() > 19 || !value.bytes().all(|b| b.is_ascii_digit()) {
+            if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(HttpError::BadRequest("Content-Length is not a number"));
             }
-            let n: u64 = value
-                .parse()
-                .map_err(|_| HttpError::BadRequest("Content-Length is not a number"))?;
+            // `1*DIGIT`: leading zeros are allowed, and a number too big for
+            // a u64 is certainly over the body limit.
+            let digits = value.trim_start_matches('0');
+            if digits.len() > 19 {
+                return Err(HttpError::BodyTooLarge);
+            }
+            let n: u64 = if digits.is_empty() {
+                0
+            } else {
+                digits.parse().map_err(|_| HttpError::BodyTooLarge)?
+            };
             if length.is_some_and(|l| l != n) {
                 return Err(HttpError::BadRequest("conflicting Content-Length values"));
             }
@@ -112,11 +120,22 @@ fn read_chunked<R: BufRead>(reader: &mut R, limits: &Limits) -> Result<Vec<u8>, 
         let size_field = trim_eol(&line);
         let size_hex = size_field.split(|&b| b == b';').next().unwrap_or_default();
         let size_hex = trim_ows(size_hex);
-        if size_hex.is_empty() || size_hex.len() > 15 || !size_hex.iter().all(u8::is_ascii_hexdigit) {
+        if size_hex.is_empty() || !size_hex.iter().all(u8::is_ascii_hexdigit) {
             return Err(HttpError::BadRequest("chunk size is not hexadecimal"));
         }
-        let size = u64::from_str_radix(std::str::from_utf8(size_hex).unwrap_or("x"), 16)
-            .map_err(|_| HttpError::BadRequest("chunk size is not hexadecimal"))?;
+        // Leading zeros are allowed (`1*HEXDIG`); past 15 significant
+        // digits the size is far over any body limit.
+        let first = size_hex.iter().position(|&b| b != b'0').unwrap_or(size_hex.len());
+        let significant = &size_hex[first..];
+        if significant.len() > 15 {
+            return Err(HttpError::BodyTooLarge);
+        }
+        let size = if significant.is_empty() {
+            0
+        } else {
+            u64::from_str_radix(std::str::from_utf8(significant).unwrap_or("x"), 16)
+                .map_err(|_| HttpError::BadRequest("chunk size is not hexadecimal"))?
+        };
         if size == 0 {
             break;
         }
@@ -133,7 +152,8 @@ fn read_chunked<R: BufRead>(reader: &mut R, limits: &Limits) -> Result<Vec<u8>, 
             return Err(HttpError::BadRequest("chunk data not followed by CRLF"));
         }
     }
-    // Trailer section: fields until an empty line. Read and discarded.
+    // Trailer section: fields until an empty line, each with the syntax
+    // of a header field (RFC 9112 §7.1.2), then discarded.
     for _ in 0..=MAX_TRAILERS {
         line.clear();
         let n = read_line(reader, &mut line, limits.max_header_line)
@@ -141,9 +161,11 @@ fn read_chunked<R: BufRead>(reader: &mut R, limits: &Limits) -> Result<Vec<u8>, 
         if n == 0 {
             return Err(HttpError::Incomplete);
         }
-        if trim_eol(&line).is_empty() {
+        let field = trim_eol(&line);
+        if field.is_empty() {
             return Ok(body);
         }
+        parse_field(field)?;
     }
     Err(HttpError::HeadersTooLarge)
 }
@@ -221,6 +243,43 @@ mod tests {
         let chunked =
             b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n";
         assert_eq!(body_of(chunked, &limits), Err(HttpError::BodyTooLarge));
+    }
+
+    #[test]
+    fn leading_zeros_are_allowed_in_lengths_and_chunk_sizes() {
+        let limits = Limits::default();
+        let length = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 000000000000000000000003\r\n\r\nabc";
+        assert_eq!(body_of(length, &limits).unwrap(), b"abc");
+        let chunked = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\
+00000000000000000003\r\nabc\r\n00000000000000000000\r\n\r\n";
+        assert_eq!(body_of(chunked, &limits).unwrap(), b"abc");
+    }
+
+    #[test]
+    fn sizes_too_big_for_a_u64_are_413_not_400() {
+        let limits = Limits::default();
+        let length = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999\r\n\r\n";
+        assert_eq!(body_of(length, &limits), Err(HttpError::BodyTooLarge));
+        let chunked = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFFFFF\r\nx";
+        assert_eq!(body_of(chunked, &limits), Err(HttpError::BodyTooLarge));
+    }
+
+    #[test]
+    fn trailer_fields_must_be_fields() {
+        let limits = Limits::default();
+        let ok = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\nX-Sum: 1\r\n\r\n";
+        assert_eq!(body_of(ok, &limits).unwrap(), b"x");
+        for trailer in [&b"\x00\x01garbage"[..], b"No colon", b"Bad Name: 1", b" folded"] {
+            let mut raw = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n".to_vec();
+            raw.extend_from_slice(trailer);
+            raw.extend_from_slice(b"\r\n\r\n");
+            assert_eq!(
+                body_of(&raw, &limits).unwrap_err().status(),
+                400,
+                "{}",
+                String::from_utf8_lossy(trailer)
+            );
+        }
     }
 
     #[test]

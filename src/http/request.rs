@@ -64,14 +64,36 @@ pub struct RequestHead {
 }
 
 impl RequestHead {
-    /// The path part of the target (before `?`).
+    /// The target in origin form, `/path?query`: the target itself, or,
+    /// for the absolute form `http://host/path?query` (which a server MUST
+    /// accept, RFC 9112 §3.2.2), the part after the authority. Empty for
+    /// `*` (the asterisk form of `OPTIONS *`, §3.2.4).
+    pub fn origin(&self) -> &str {
+        match self.target.find("://") {
+            Some(i) if !self.target.starts_with('/') => {
+                let rest = &self.target[i + 3..];
+                rest.find(['/', '?']).map_or("", |j| &rest[j..])
+            }
+            _ if self.target == "*" => "",
+            _ => &self.target,
+        }
+    }
+
+    /// The path part of the target (before `?`), in origin form: `/` when an
+    /// absolute-form target has no path.
     pub fn path(&self) -> &str {
-        self.target.split_once('?').map_or(&self.target, |(p, _)| p)
+        let origin = self.origin();
+        let path = origin.split_once('?').map_or(origin, |(p, _)| p);
+        if path.is_empty() && self.target != "*" {
+            "/"
+        } else {
+            path
+        }
     }
 
     /// The query part of the target (after `?`), if any.
     pub fn query(&self) -> Option<&str> {
-        self.target.split_once('?').map(|(_, q)| q)
+        self.origin().split_once('?').map(|(_, q)| q)
     }
 
     /// Whether the client asked to keep the connection open after this
@@ -240,6 +262,7 @@ fn parse_request_line(line: &[u8]) -> Result<(String, String, Version), HttpErro
     if target.is_empty() || !target.iter().all(|&b| b.is_ascii_graphic()) {
         return Err(HttpError::BadRequest("request target contains spaces or control bytes"));
     }
+    check_target_form(method, target)?;
     let version = parse_version(version)?;
     // Every byte checked above is ASCII.
     Ok((
@@ -247,6 +270,80 @@ fn parse_request_line(line: &[u8]) -> Result<(String, String, Version), HttpErro
         String::from_utf8_lossy(target).into_owned(),
         version,
     ))
+}
+
+/// The four forms of request target (RFC 9112 §3.2), each allowed only
+/// where the RFC puts it: origin form `/path?query` for every method,
+/// absolute form `scheme://authority/path` for every method, authority form
+/// `host:port` only for `CONNECT`, asterisk form `*` only for `OPTIONS`.
+/// Anything else (`GET hello`, `GET *`, a fragment) is a 400.
+fn check_target_form(method: &[u8], target: &[u8]) -> Result<(), HttpError> {
+    if target.contains(&b'#') {
+        return Err(HttpError::BadRequest("a fragment (#) is not part of a request target"));
+    }
+    let ok = match target {
+        [b'/', ..] => true,
+        b"*" => method == b"OPTIONS",
+        _ if method == b"CONNECT" => !target.contains(&b'/'),
+        _ => is_absolute_form(target),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(HttpError::BadRequest(
+            "request target is not a path, an absolute URI, or * for OPTIONS",
+        ))
+    }
+}
+
+/// `scheme "://" authority [path-abempty] ["?" query]`: a scheme of letters,
+/// digits, `+`, `-` and `.` starting with a letter, and a non-empty authority.
+fn is_absolute_form(target: &[u8]) -> bool {
+    let Some(colon) = target.windows(3).position(|w| w == b"://") else {
+        return false;
+    };
+    let scheme = &target[..colon];
+    let authority_len = target[colon + 3..]
+        .iter()
+        .position(|&b| b == b'/' || b == b'?')
+        .unwrap_or(target.len() - colon - 3);
+    scheme.first().is_some_and(u8::is_ascii_alphabetic)
+        && scheme.iter().all(|&b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+        && authority_len > 0
+}
+
+/// Whether `value` is a valid `Host` field value (RFC 9112 §3.2, RFC 3986
+/// §3.2.2): `uri-host [":" port]`, where the host is a name or IPv4
+/// address (unreserved, percent-encoded and sub-delimiter characters) or
+/// an IP literal in brackets. Empty is allowed: the target had no
+/// authority. Spaces, `@`, `/` and a second port are not; a server MUST
+/// answer an invalid `Host` with 400.
+pub fn valid_host(value: &str) -> bool {
+    let b = value.as_bytes();
+    let (host, port) = if b.first() == Some(&b'[') {
+        let Some(end) = b.iter().position(|&c| c == b']') else {
+            return false;
+        };
+        let literal = &b[1..end];
+        if literal.is_empty() || !literal.iter().all(|&c| c.is_ascii_hexdigit() || b":.vV".contains(&c)) {
+            return false;
+        }
+        match &b[end + 1..] {
+            [] => (&b[..0], None),
+            [b':', port @ ..] => (&b[..0], Some(port)),
+            _ => return false,
+        }
+    } else {
+        match b.iter().position(|&c| c == b':') {
+            Some(i) => (&b[..i], Some(&b[i + 1..])),
+            None => (b, None),
+        }
+    };
+    let host_ok = host
+        .iter()
+        .all(|&c| c.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&c));
+    let port_ok = port.map_or(true, |p| p.len() <= 5 && p.iter().all(u8::is_ascii_digit));
+    host_ok && port_ok
 }
 
 /// `HTTP/DIGIT.DIGIT`; major 1 is served, any other major gets 505.
@@ -374,6 +471,63 @@ mod tests {
                 "{:?}",
                 String::from_utf8_lossy(raw)
             );
+        }
+    }
+
+    #[test]
+    fn the_absolute_form_is_accepted_and_routed_by_its_path() {
+        let head = parse(b"GET http://example.com:8000/api/x?since=1 HTTP/1.1\r\nHost: example.com\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!((head.path(), head.query()), ("/api/x", Some("since=1")));
+        let bare = parse(b"GET http://example.com HTTP/1.1\r\nHost: example.com\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!((bare.path(), bare.query()), ("/", None));
+        let query_only = parse(b"GET http://a?x=1 HTTP/1.1\r\nHost: a\r\n\r\n").unwrap().unwrap();
+        assert_eq!((query_only.path(), query_only.query()), ("/", Some("x=1")));
+        // An origin-form path may itself contain "://".
+        let origin = parse(b"GET /r?u=http://x/y HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!((origin.path(), origin.query()), ("/r", Some("u=http://x/y")));
+    }
+
+    #[test]
+    fn each_target_form_is_allowed_only_where_the_rfc_puts_it() {
+        let line = |l: &str| parse(format!("{l}\r\nHost: a\r\n\r\n").as_bytes()).map(|h| h.unwrap().path().to_string());
+        assert_eq!(line("OPTIONS * HTTP/1.1").unwrap(), "");
+        assert!(line("CONNECT example.com:443 HTTP/1.1").is_ok());
+        for bad in [
+            "GET * HTTP/1.1",
+            "GET hello HTTP/1.1",
+            "GET example.com:80 HTTP/1.1",
+            "GET ://x/ HTTP/1.1",
+            "GET http:/// HTTP/1.1",
+            "GET 1http://x/ HTTP/1.1",
+            "GET /a#frag HTTP/1.1",
+        ] {
+            assert_eq!(line(bad).unwrap_err().status(), 400, "{bad}");
+        }
+    }
+
+    #[test]
+    fn host_values_are_checked() {
+        for good in [
+            "",
+            "a",
+            "example.com:8080",
+            "127.0.0.1",
+            "[::1]:80",
+            "[v1.fe]",
+            "a-b_c~d",
+        ] {
+            assert!(valid_host(good), "{good:?}");
+        }
+        for bad in [
+            "a, b", "a b", "a:80:80", "a:port", "user@a", "a/b", "[::1", "[]", "[::1]x", "a:123456",
+        ] {
+            assert!(!valid_host(bad), "{bad:?}");
         }
     }
 

@@ -27,7 +27,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::body::{body_kind, read_body, BodyKind};
-use super::router::{Found, Request, Router, Target, Upgrade};
+use super::request::valid_host;
+use super::router::{Found, Request, Router, Target, Upgrade, KNOWN_METHODS};
 use super::{read_head, HttpError, Limits, RequestHead, Response, Version};
 use crate::server::{drain, ConnInfo, Server, ServerConfig, ServerHandle};
 
@@ -182,12 +183,18 @@ fn exchange(
     router: &Router,
     config: &HttpConfig,
 ) -> Outcome {
-    // HTTP/1.1 requires Host (RFC 9112 §3.2).
-    if head.version == Version::Http11 && head.headers.count("host") != 1 {
+    // HTTP/1.1 requires Host; no request may have two, or an invalid one
+    // (RFC 9112 §3.2): a proxy and this server could each pick a different
+    // one.
+    let hosts = head.headers.count("host");
+    if hosts > 1 || (hosts == 0 && head.version == Version::Http11) {
         return Outcome::Failed(
             head,
             HttpError::BadRequest("HTTP/1.1 requests need exactly one Host header"),
         );
+    }
+    if head.headers.get("host").is_some_and(|h| !valid_host(h)) {
+        return Outcome::Failed(head, HttpError::BadRequest("Host is not host[:port]"));
     }
     let kind = match body_kind(&head, &config.limits) {
         Ok(kind) => kind,
@@ -205,8 +212,14 @@ fn exchange(
     }
     // Expect: 100-continue (RFC 9110 §10.1.1): tell the client to send the
     // body, now that the head is acceptable.
-    if let Some(expect) = head.headers.get("expect") {
-        if !expect.eq_ignore_ascii_case("100-continue") {
+    // Every expectation counts, in every Expect line: one that is not
+    // understood is a 417, even beside a 100-continue.
+    if head.headers.tokens("expect").next().is_some() {
+        if !head
+            .headers
+            .tokens("expect")
+            .all(|e| e.eq_ignore_ascii_case("100-continue"))
+        {
             let r = Response::text(417, "only Expect: 100-continue is understood\n");
             return respond(reader, info, &head, r, false, config);
         }
@@ -220,6 +233,13 @@ fn exchange(
         Ok(body) => body,
         Err(e) => return Outcome::Failed(head, e),
     };
+
+    // `OPTIONS *` asks about the server as a whole, not a resource (RFC 9110
+    // §9.3.7); the request line parser lets `*` through only for OPTIONS.
+    if head.target == "*" {
+        let r = Response::new(204).with_header("Allow", KNOWN_METHODS.join(", "));
+        return respond(reader, info, &head, r, true, config);
+    }
 
     let response = match found {
         Found::Route(Target::Upgrade(handler), _) => {
