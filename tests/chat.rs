@@ -216,7 +216,7 @@ fn a_join_with_since_and_the_same_epoch_replays_only_what_was_missed() {
         addr,
         &format!(r#"{{"type":"join","nick":"bob","since":3,"epoch":{epoch}}}"#),
     );
-    assert_eq!(ids(&h), vec![4.0]);
+    assert_eq!(ids(&h), vec![4.0, 5.0], "the one missed, and bob's own join");
     // Another epoch: the page's ids mean nothing here; it gets the recent history.
     let (_b2, h) = join_with(addr, r#"{"type":"join","nick":"bob","since":3,"epoch":1}"#);
     assert_eq!(ids(&h), vec![1.0, 2.0, 3.0, 4.0, 5.0]);
@@ -271,4 +271,28 @@ fn a_polling_tab_that_stops_polling_is_presumed_gone_and_its_leave_announced() {
         stopped.elapsed()
     );
     assert_eq!(chat.online(), 0);
+}
+
+#[test]
+fn a_tab_moving_from_polling_to_websocket_is_online_before_it_hears_the_history() {
+    // The page retires its polling tab the moment the WebSocket history
+    // arrives. If the server counted the WebSocket only after sending the
+    // history, that leave could find nobody there: "bob left", "bob joined".
+    let (server, chat) = start();
+    let addr = server.local_addr();
+    let mut alice = join(addr, "alice");
+    next_event(&mut alice);
+    assert_eq!(http(addr, "POST", "/api/chat/join", r#"{"nick":"bob"}"#).0, 200);
+    assert_eq!(field(&next_event(&mut alice), "nick"), "bob");
+    for round in 0..20 {
+        let bob = join(addr, "bob"); // returns once the history has arrived
+        assert_eq!(http(addr, "POST", "/api/chat/leave", r#"{"nick":"bob"}"#).0, 204);
+        assert_eq!(chat.online(), 2, "round {round}");
+        // And back: polling joined before the WebSocket closes.
+        assert_eq!(http(addr, "POST", "/api/chat/join", r#"{"nick":"bob"}"#).0, 200);
+        drop(bob);
+    }
+    alice.send(Message::text(r#"{"type":"say","text":"ping"}"#)).unwrap();
+    let next = next_event(&mut alice);
+    assert_eq!(field(&next, "text"), "ping", "bob never seemed to leave: {next:?}");
 }

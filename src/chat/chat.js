@@ -298,11 +298,14 @@ async function pollLoop(gen, long) {
 // goodbye explicitly (a WebSocket's leave is announced by the server).
 async function retire(old) {
   if (!old) return;
+  // Replaced before it joined: what it was going to retire is ours to retire.
+  retire(old.pred);
+  old.pred = null;
   if (old.ws) {
     old.ws.close(1000, "switching transport");
   } else if (old.kind !== "websocket") {
     await old.joined.catch(() => {});
-    http("POST", "/api/chat/leave", { nick: state.nick }).catch(() => {});
+    http("POST", "/api/chat/leave", { nick: old.nick }).catch(() => {});
   }
 }
 
@@ -326,21 +329,27 @@ function startTransport() {
   const old = detach();
   const gen = state.generation;
   const kind = state.transport;
-  state.live = { kind, ws: null, joined: Promise.resolve() };
+  // `pred`: the transport to retire once this one has joined.
+  const live = { kind, nick: state.nick, ws: null, joined: Promise.resolve(), pred: old };
+  state.live = live;
+  const retirePred = () => {
+    retire(live.pred);
+    live.pred = null;
+  };
   if (kind === "websocket") {
-    startWebSocket(gen, () => retire(old));
+    startWebSocket(gen, retirePred);
     return;
   }
   setStatus("joining…");
   const joined = joinPolling();
-  state.live.joined = joined;
+  live.joined = joined;
   joined.then(
     () => {
-      retire(old);
+      retirePred();
       if (gen === state.generation) pollLoop(gen, kind === "long-poll");
     },
     (err) => {
-      retire(old);
+      retirePred();
       if (gen !== state.generation) return;
       if (err instanceof TypeError) {
         pollLoop(gen, kind === "long-poll"); // unreachable: the loop retries and rejoins

@@ -350,13 +350,16 @@ impl Chat {
         let writer_cell: OnceCell<websocket::Writer> = OnceCell::new();
         let greet = |writer: &websocket::Writer| {
             let _ = writer_cell.set(writer.clone());
+            // Online before the page hears it has joined: a page switching
+            // from polling retires its polling tab as soon as the history
+            // arrives, and that leave must not find this person gone. (The
+            // join event is in the outbox too; the page skips it by id.)
+            self.arrive(&nick, Via::WebSocket);
             writer.send_text(&format!(
                 r#"{{"type":"history","epoch":{},"events":{}}}"#,
                 self.epoch,
                 self.events_json(since)
-            ))?;
-            self.arrive(&nick, Via::WebSocket);
-            Ok(())
+            ))
         };
         let on_text = |msg: Incoming| {
             let refused = match json::parse(&msg.text) {
