@@ -35,6 +35,11 @@ fn main() {
     println!("  WebSocket endpoint: ws://{}/ws", server.local_addr());
     println!("  switch a tab to long or short polling with the buttons at the top, and watch the byte counts");
     println!("  polling API by hand: curl -v '{base}/api/chat/poll?since=0'");
+    println!(
+        "  WebSocket by hand: cargo run --example ws_client ws://{}/ws, then type {{\"type\":\"join\",\"nick\":\"raw\"}} and {{\"type\":\"say\",\"text\":\"hi\"}}",
+        server.local_addr()
+    );
+    println!("  every frame the server reads, with its header fields: RUST_LOG=trace");
     println!("  Ctrl-C to stop");
     server.wait();
 }

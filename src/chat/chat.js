@@ -277,13 +277,14 @@ async function pollLoop(gen, long) {
         }
         data.events.forEach((x) => render(x, false));
       } else if (status !== 204) {
-        throw new Error(`HTTP ${status}`);
+        throw new Error(`HTTP ${status}${data && data.error ? ": " + data.error : ""}`);
       }
       setStatus(name, "on");
     } catch (err) {
       if (gen !== state.generation) return;
       rejoin = true;
-      setStatus(`${name}: server unreachable; retrying…`, "off");
+      const why = err instanceof TypeError ? "server unreachable" : err.message;
+      setStatus(`${name}: ${why}; retrying…`, "off");
       await new Promise((r) => setTimeout(r, 1000));
       continue;
     }

@@ -350,15 +350,16 @@ impl Chat {
         let writer_cell: OnceCell<websocket::Writer> = OnceCell::new();
         let greet = |writer: &websocket::Writer| {
             let _ = writer_cell.set(writer.clone());
+            // The history as it stands: whatever comes after it (our own
+            // join included) is already on its way to the outbox.
+            let history = self.events_json(since);
             // Online before the page hears it has joined: a page switching
             // from polling retires its polling tab as soon as the history
-            // arrives, and that leave must not find this person gone. (The
-            // join event is in the outbox too; the page skips it by id.)
+            // arrives, and that leave must not find this person gone.
             self.arrive(&nick, Via::WebSocket);
             writer.send_text(&format!(
-                r#"{{"type":"history","epoch":{},"events":{}}}"#,
-                self.epoch,
-                self.events_json(since)
+                r#"{{"type":"history","epoch":{},"events":{history}}}"#,
+                self.epoch
             ))
         };
         let on_text = |msg: Incoming| {
