@@ -382,12 +382,28 @@ async function say(text) {
     wsSend({ type: "say", text });
     return true;
   }
+  // A browser opens at most 6 HTTP/1.1 connections to one server, for all
+  // its tabs together. Six tabs holding long polls take them all: this POST
+  // then waits until one of those polls returns (up to 25 s). Say so.
+  const slow = setTimeout(
+    () =>
+      showError(
+        "still sending… the browser allows 6 HTTP connections per server, and long polls " +
+          "(in this and other tabs) may hold them all; it goes out when one returns",
+      ),
+    2000,
+  );
   try {
     const { status, data } = await http("POST", "/api/chat/say", { nick: state.nick, text });
-    if (status === 201) return true;
+    if (status === 201) {
+      showError("");
+      return true;
+    }
     showError(`the server refused (${status}): ${(data && data.error) || "no reason given"}`);
   } catch {
     showError("server unreachable: nothing sent (your text is still in the box)");
+  } finally {
+    clearTimeout(slow);
   }
   return false;
 }
