@@ -120,8 +120,7 @@ impl Ticker {
                 .iter()
                 .zip(prices.iter_mut())
                 .map(|((symbol, open), price)| {
-                    // A random walk: each step at most ±0.4 %.
-                    *price *= 1.0 + (rng.unit() - 0.5) * 0.008;
+                    *price = step(*price, *open, rng.unit());
                     format!(r#"{{"symbol":"{symbol}","price":{:.2},"open":{open:.2}}}"#, price)
                 })
                 .collect();
@@ -141,6 +140,15 @@ impl Ticker {
             thread::sleep(self.interval);
         }
     }
+}
+
+/// One tick of a simulated price: a random walk of at most ±0.4 % a step
+/// (`unit` uniform in [0, 1)), pulled back towards `open` by 0.1 % of the
+/// distance. A plain random walk drifts without bound: after a two-hour
+/// class a price could be up or down by half, and the chart would show
+/// nothing but that drift.
+fn step(price: f64, open: f64, unit: f64) -> f64 {
+    price * (1.0 + (unit - 0.5) * 0.008) - (price - open) * 0.001
 }
 
 /// A small, fast pseudo-random generator (xorshift64*), seeded from the OS.
@@ -182,6 +190,20 @@ pub fn spawn(addr: impl ToSocketAddrs, interval: Duration) -> io::Result<(Server
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn simulated_prices_wander_but_stay_near_their_open_for_hours() {
+        let mut r = XorShift::seeded();
+        let mut price = 100.0;
+        let mut furthest: f64 = 0.0;
+        // Four hours of ticks at 250 ms.
+        for _ in 0..4 * 3600 * 4 {
+            price = step(price, 100.0, r.unit());
+            furthest = furthest.max((price - 100.0).abs());
+        }
+        assert!(furthest > 1.0, "it moves: at most {furthest}");
+        assert!(furthest < 30.0, "it stays near the open: {furthest}");
+    }
 
     #[test]
     fn the_generator_stays_in_the_unit_interval_and_varies() {
