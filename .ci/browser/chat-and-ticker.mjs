@@ -184,8 +184,7 @@ try {
   // A reconnect replays the history: the chart must not hold it twice.
   const before = await ticker.evaluate(() => [...series.values()][0].points.length);
   await ticker.evaluate(() => socket.close());
-  await ticker.waitForSelector("#status.on", { timeout: TIMEOUT });
-  await ticker.waitForTimeout(300);
+  await ticker.waitForFunction(() => hellos >= 2, null, { timeout: TIMEOUT });
   const after = await ticker.evaluate(() => [...series.values()][0].points.length);
   if (after > before + 10 || after < before) throw new Error(`chart had ${before} points, ${after} after a reconnect`);
   console.log(`browser: ticker painted ${painted} pixels, ${rows} symbols`);

@@ -10,6 +10,7 @@ let dirty = false;
 let intervalMs = 250; // the server's push interval, from its hello
 let socket = null;
 let lastSeq = 0; // the newest tick drawn
+let hellos = 0; // connections greeted so far (1 + reconnects)
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -140,6 +141,7 @@ function connect() {
       // A reconnect replays ticks we already have: skip those (by seq), or
       // the chart would draw them twice. A restarted server counts from 1
       // again: then its history replaces ours.
+      hellos += 1;
       intervalMs = msg.interval_ms;
       $("#interval").textContent = msg.interval_ms;
       const newest = msg.history.length ? msg.history[msg.history.length - 1].seq : 0;
