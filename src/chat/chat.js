@@ -151,7 +151,7 @@ function startWebSocket(gen, onJoined) {
     setStatus("WebSocket open", "on");
     const join = { type: "join", nick: state.nick, since: state.lastId };
     if (state.epoch !== null) join.epoch = state.epoch;
-    wsSend(join);
+    wsSend(join, ws); // this socket's, even if a switch replaced state.ws meanwhile
   };
   ws.onmessage = (e) => {
     const bytes = utf8Length(e.data);
@@ -165,7 +165,8 @@ function startWebSocket(gen, onJoined) {
     const sender = ev.frame
       ? ` (${ev.nick === state.nick ? "your" : "its sender's"} frame to the server was ${ev.frame.header} + ${ev.frame.payload} B)`
       : "";
-    wire("ws", `&darr; frame ${ev.type}: ${head(h)} + ${body(bytes)}${sender}`, h, bytes);
+    const type = String(ev.type).replace(/[^a-z]/g, ""); // into innerHTML: letters only
+    wire("ws", `&darr; frame ${type}: ${head(h)} + ${body(bytes)}${sender}`, h, bytes);
     if (ev.type === "error") {
       if (!joined) refused = ev.text;
       showError(`the server refused: ${ev.text}`);
@@ -202,11 +203,11 @@ const CLOSE_CODES = {
   1011: "server error",
 };
 
-function wsSend(obj) {
+function wsSend(obj, ws = state.ws) {
   const text = JSON.stringify(obj);
   const bytes = utf8Length(text);
   const h = frameHeaderLength(bytes, true);
-  state.ws.send(text);
+  ws.send(text);
   wire("ws", `&uarr; frame ${obj.type}: ${head(h)} + ${body(bytes)} (masked)`, h, bytes);
 }
 
@@ -317,6 +318,7 @@ function detach() {
   const old = state.live;
   state.live = null;
   if (state.ws) {
+    state.ws.onopen = null; // a socket still connecting must not join
     state.ws.onclose = null;
     state.ws.onmessage = null;
     state.ws = null;
