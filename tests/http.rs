@@ -469,3 +469,57 @@ fn expect_100_continue_gets_the_interim_response_before_the_body_is_sent() {
     assert_eq!(head.status, 201);
     assert!(body.contains("\"hello\""), "{body}");
 }
+
+#[test]
+fn a_long_poll_whose_client_leaves_gives_its_thread_back_at_once() {
+    let (server, api) = server();
+    let mut c = Client::connect(server.local_addr());
+    c.send(&get("/api/messages/poll?wait=30"));
+    let deadline = Instant::now() + WAIT;
+    while api.log().waiting() == 0 {
+        assert!(Instant::now() < deadline, "the long poll never arrived");
+        thread::sleep(Duration::from_millis(1));
+    }
+    drop(c);
+    let left = Instant::now();
+    while api.log().waiting() > 0 {
+        assert!(
+            left.elapsed() < Duration::from_secs(2),
+            "still held {:?} after the client left",
+            left.elapsed()
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+    let deadline = Instant::now() + WAIT;
+    while server.connections() > 0 {
+        assert!(Instant::now() < deadline, "the connection thread did not finish");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn malformed_poll_parameters_are_400_not_ignored() {
+    let (server, _) = server();
+    let mut c = Client::connect(server.local_addr());
+    for query in ["wait=%", "wait=%ff", "since=%zz", "since=-1", "wait=nan", "wait=1e400"] {
+        let (head, body) = c.request(&get(&format!("/api/messages/poll?{query}")));
+        assert_eq!(head.status, 400, "{query}: {body}");
+    }
+}
+
+#[test]
+fn a_since_from_an_earlier_run_of_the_server_is_answered_at_once() {
+    let (server, api) = server();
+    api.post("after the restart");
+    let started = Instant::now();
+    let (head, body) = Client::connect(server.local_addr()).request(&get("/api/messages/poll?since=50&wait=10"));
+    assert_eq!(head.status, 200);
+    assert!(
+        body.contains("\"after the restart\"") && body.ends_with(r#""last":1}"#),
+        "{body}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "not held for ids that may never come"
+    );
+}

@@ -7,7 +7,8 @@
 //! | `GET /api/messages/{id}` | 200 and the message, or 404 |
 //! | `DELETE /api/messages/{id}` | 204, or 404 |
 //! | `GET /api/messages/poll?since=N` | 200 at once: `{"messages":[…newer than N],"last":M}` (short polling) |
-//! | `GET /api/messages/poll?since=N&wait=S` | held until a message newer than N exists (200) or S seconds pass (204); S ≤ 30 (long polling); without `since`, waits for the next new message |
+//! | `GET /api/messages/poll?since=N&wait=S` | held until a message newer than N exists (200) or S seconds pass (204); S ≤ 30 (long polling); without `since`, waits for the next new message; ends early (204) when the client disconnects |
+//! | `GET /api/messages/poll?since=N`, N newer than any message | 200 at once with every kept message: N came from an earlier run of the server |
 //!
 //! The methods carry the intent and the URL names the thing (REST; note
 //! `000_f4712f4299a15c52.txt`). Status codes follow RFC 9110 §15: 201 with a
@@ -31,6 +32,8 @@ pub const MAX_WAIT: Duration = Duration::from_secs(30);
 pub const KEEP: usize = 1000;
 /// Long polls held at once; each holds a connection thread.
 pub const MAX_WAITING: usize = 1000;
+/// How often a held long poll checks that its client is still connected.
+pub const GONE_CHECK: Duration = Duration::from_millis(250);
 
 /// One message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -168,8 +171,14 @@ impl MessageApi {
 /// here does: `?since=N` (an id; default 0 for a short poll,
 /// `long_poll_default` for a long one) and `?wait=S` (seconds, at most
 /// [`MAX_WAIT`]; present means long poll). 200 with `render(events)`, 204
-/// when a long poll timed out, 400 for bad parameters, 503 with
-/// `Retry-After` when too many long polls are already held.
+/// when a long poll timed out (or its client left, checked every
+/// [`GONE_CHECK`]), 400 for bad parameters, 503 with `Retry-After` when
+/// too many long polls are already held.
+///
+/// A `since` beyond the newest id is one this log never gave out: the
+/// client knew an earlier run of the server. It is answered at once with
+/// every event kept, as for `since=0`, so the client catches up with the
+/// new numbering instead of waiting for ids that may never come.
 pub fn poll<T: Clone>(
     req: &Request,
     log: &EventLog<T>,
@@ -177,19 +186,24 @@ pub fn poll<T: Clone>(
     render: impl FnOnce(&[(u64, T)]) -> String,
 ) -> Response {
     let wait = match req.query("wait").map(|s| s.parse::<f64>()) {
+        None if req.has_query("wait") => return error(400, "wait must be a number of seconds"),
         None => None,
         Some(Ok(s)) if s.is_finite() && s >= 0.0 => Some(Duration::from_secs_f64(s).min(MAX_WAIT)),
         Some(_) => return error(400, "wait must be a number of seconds"),
     };
     let since = match req.query("since").map(|s| s.parse::<u64>()) {
+        None if req.has_query("since") => return error(400, "since must be an event id"),
         None if wait.is_some() => long_poll_default,
         None => 0,
         Some(Ok(n)) => n,
         Some(Err(_)) => return error(400, "since must be an event id"),
     };
+    if since > log.last_id() {
+        return json_response(200, render(&log.since(0)));
+    }
     let events = match wait {
         None => log.since(since),
-        Some(wait) => match log.wait_since(since, wait) {
+        Some(wait) => match log.wait_since_while(since, wait, GONE_CHECK, || !req.client_gone()) {
             Ok(found) if found.is_empty() => return Response::new(204).with_header("Cache-Control", "no-store"),
             Ok(found) => found,
             Err(_) => return error(503, "too many long polls waiting; try again").with_header("Retry-After", "1"),

@@ -93,19 +93,48 @@ impl<T: Clone> EventLog<T> {
     /// `timeout` for something to arrive (long polling). Returns an empty
     /// vector on timeout.
     pub fn wait_since(&self, id: u64, timeout: Duration) -> Result<Vec<(u64, T)>, TooManyWaiting> {
+        self.wait_since_while(id, timeout, timeout, || true)
+    }
+
+    /// Like [`EventLog::wait_since`], but every `check_every` asks
+    /// `still_wanted` (without holding the log's lock) and stops waiting,
+    /// empty-handed, as soon as it says no: a long poll whose client has
+    /// disconnected gives its thread and its waiting slot back at once
+    /// instead of at the timeout.
+    pub fn wait_since_while(
+        &self,
+        id: u64,
+        timeout: Duration,
+        check_every: Duration,
+        mut still_wanted: impl FnMut() -> bool,
+    ) -> Result<Vec<(u64, T)>, TooManyWaiting> {
         if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
             self.waiting.fetch_sub(1, Ordering::SeqCst);
             return Err(TooManyWaiting);
         }
+        let check_every = check_every.max(Duration::from_millis(1));
         let deadline = Instant::now() + timeout;
+        let mut next_check = Instant::now() + check_every;
         let mut inner = self.lock();
         let found = loop {
             let found = collect_since(&inner, id);
-            let left = deadline.saturating_duration_since(Instant::now());
+            let now = Instant::now();
+            let left = deadline.saturating_duration_since(now);
             if !found.is_empty() || left.is_zero() {
                 break found;
             }
-            inner = match self.changed.wait_timeout(inner, left) {
+            if now >= next_check {
+                drop(inner);
+                let wanted = still_wanted();
+                inner = self.lock();
+                if !wanted {
+                    break Vec::new();
+                }
+                next_check = now + check_every;
+                continue;
+            }
+            let nap = left.min(next_check - now);
+            inner = match self.changed.wait_timeout(inner, nap) {
                 Ok((guard, _)) => guard,
                 Err(p) => p.into_inner().0,
             };
@@ -201,6 +230,21 @@ mod tests {
         let (got, waited) = waiter.join().unwrap();
         assert_eq!(got, [(1, "news")]);
         assert!(waited < Duration::from_secs(1), "woke after {waited:?}");
+    }
+
+    #[test]
+    fn a_long_poll_stops_waiting_when_it_is_no_longer_wanted() {
+        let log: EventLog<u8> = EventLog::new(10, 4);
+        let started = Instant::now();
+        let mut asked = 0;
+        let got = log.wait_since_while(0, Duration::from_secs(10), Duration::from_millis(5), || {
+            asked += 1;
+            asked < 3
+        });
+        assert_eq!(got, Ok(vec![]));
+        assert_eq!(asked, 3);
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        assert_eq!(log.waiting(), 0, "the slot is given back");
     }
 
     #[test]

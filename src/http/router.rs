@@ -15,7 +15,9 @@
 //! - upgrades, which take over the TCP connection after the request head:
 //!   how `/ws` becomes a WebSocket (`docs/handshake.md`).
 
+use std::io;
 use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
 
 use super::{RequestHead, Response};
 use crate::server::ConnInfo;
@@ -34,9 +36,65 @@ pub struct Request {
     pub params: Vec<(String, String)>,
     /// The client's address.
     pub peer: SocketAddr,
+    /// The connection, for [`Request::client_gone`]; `None` when the request
+    /// did not come from a socket.
+    conn: Option<Arc<TcpStream>>,
 }
 
 impl Request {
+    /// A request that did not come from a socket (for tests and tools):
+    /// [`Request::client_gone`] is always false.
+    pub fn new(head: RequestHead, body: Vec<u8>, params: Vec<(String, String)>, peer: SocketAddr) -> Request {
+        Request {
+            head,
+            body,
+            params,
+            peer,
+            conn: None,
+        }
+    }
+
+    /// A request read from `conn`.
+    pub(crate) fn from_conn(
+        head: RequestHead,
+        body: Vec<u8>,
+        params: Vec<(String, String)>,
+        peer: SocketAddr,
+        conn: Arc<TcpStream>,
+    ) -> Request {
+        Request {
+            conn: Some(conn),
+            ..Request::new(head, body, params, peer)
+        }
+    }
+
+    /// Whether the client has closed its end of the connection (or it was
+    /// reset), so that nobody is left to read the answer: a handler that
+    /// holds a request (a long poll) checks this to give its thread back.
+    ///
+    /// It peeks without blocking: bytes waiting (a pipelined request) mean
+    /// the client is still there; end of stream means it is gone, which
+    /// also covers a client that half-closed after its request (RFC 9112
+    /// §9.6 lets a server treat that as the end of the connection).
+    pub fn client_gone(&self) -> bool {
+        let Some(conn) = &self.conn else {
+            return false;
+        };
+        // The handler runs on the connection's own thread, so nothing else
+        // is reading or writing this socket while it is non-blocking.
+        if conn.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let mut byte = [0u8; 1];
+        let gone = match conn.peek(&mut byte) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => !matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted),
+        };
+        let _ = conn.set_nonblocking(false);
+        gone
+    }
+
     /// The method.
     pub fn method(&self) -> &str {
         &self.head.method
@@ -60,6 +118,18 @@ impl Request {
             (percent_decode(k, true)? == name)
                 .then(|| percent_decode(v, true))
                 .flatten()
+        })
+    }
+
+    /// Whether the query has a parameter called `name`, even one whose
+    /// value is not valid percent-encoded UTF-8 (which [`Request::query`]
+    /// cannot return): so that `?wait=%` is refused, not taken as absent.
+    pub fn has_query(&self, name: &str) -> bool {
+        self.head.query().is_some_and(|query| {
+            query.split('&').any(|pair| {
+                let k = pair.split_once('=').map_or(pair, |(k, _)| k);
+                percent_decode(k, true).is_some_and(|k| k == name)
+            })
         })
     }
 
@@ -307,14 +377,14 @@ mod tests {
     fn kind(found: Found<'_>) -> String {
         match found {
             Found::Route(Target::Handler(h), params) => {
-                let req = Request {
-                    head: crate::http::read_head(&mut &b"GET / HTTP/1.1\r\n\r\n"[..], &Default::default())
+                let req = Request::new(
+                    crate::http::read_head(&mut &b"GET / HTTP/1.1\r\n\r\n"[..], &Default::default())
                         .unwrap()
                         .unwrap(),
-                    body: vec![],
-                    params: params.clone(),
-                    peer: "127.0.0.1:1".parse().unwrap(),
-                };
+                    vec![],
+                    params.clone(),
+                    "127.0.0.1:1".parse().unwrap(),
+                );
                 let body = String::from_utf8(h(&req).body).unwrap();
                 format!("{body}{params:?}")
             }

@@ -266,11 +266,12 @@ fn exchange(
             Response::new(200).with_body(content_type, body.to_vec())
         }
         Found::Route(Target::Handler(handler), params) => {
-            let request = Request {
-                head,
-                body,
-                params,
-                peer: info.peer,
+            // A handle of the socket, so that a handler holding the request
+            // (a long poll) can see the client leave.
+            let conn = reader.get_ref().get_ref().try_clone().ok().map(Arc::new);
+            let request = match conn {
+                Some(conn) => Request::from_conn(head, body, params, info.peer, conn),
+                None => Request::new(head, body, params, info.peer),
             };
             let response = handler(&request);
             return respond(reader, info, &request.head, response, true, config);
