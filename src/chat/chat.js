@@ -73,9 +73,11 @@ function notice(text, cls) {
 
 function append(li) {
   const list = $("#messages");
+  // Follow the conversation, unless the reader has scrolled up to read.
+  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
   list.append(li);
   while (list.children.length > 500) list.firstChild.remove();
-  list.scrollTop = list.scrollHeight;
+  if (atBottom) list.scrollTop = list.scrollHeight;
 }
 
 // Every answer says which run of the server it comes from. A new one means
