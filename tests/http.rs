@@ -523,3 +523,47 @@ fn a_since_from_an_earlier_run_of_the_server_is_answered_at_once() {
         "not held for ids that may never come"
     );
 }
+
+#[test]
+fn a_client_reading_too_slowly_is_dropped_at_the_response_deadline() {
+    // A response far bigger than both sockets' buffers, so the writer waits
+    // on the reader; the reader takes a little now and then, just enough
+    // that no single write ever waits long.
+    const BIG: usize = 32 << 20;
+    let mut router = Router::new();
+    router.get("/big", |_| {
+        Response::new(200).with_body("application/octet-stream", vec![b'x'; BIG])
+    });
+    let server = HttpServer::with_config(
+        router,
+        HttpConfig {
+            response_timeout: Duration::from_millis(500),
+            ..config()
+        },
+    )
+    .spawn("127.0.0.1:0")
+    .unwrap();
+    let mut c = Client::connect(server.local_addr());
+    c.send(&get("/big"));
+    let started = Instant::now();
+    let mut stream = c.reader.into_inner();
+    let mut buf = [0u8; 1024];
+    let mut got = 0;
+    // Bytes already in the kernel's buffers still arrive after the server
+    // gives up, so watch the server's side: its connection thread ends.
+    let dropped = loop {
+        if let Ok(n) = stream.read(&mut buf) {
+            got += n;
+        }
+        if server.connections() == 0 {
+            break true;
+        }
+        if started.elapsed() > Duration::from_secs(5) {
+            break false;
+        }
+        thread::sleep(Duration::from_millis(2));
+    };
+    assert!(dropped, "still sending after {:?}", started.elapsed());
+    assert!(got > 0 && got < BIG, "read {got} bytes");
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+}

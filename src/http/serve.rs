@@ -42,6 +42,12 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// How long an idle keep-alive connection waits for its next request.
     pub idle_timeout: Duration,
+    /// A response must be written within this time in total, or the
+    /// connection is dropped. The socket's write timeout only bounds each
+    /// single write, and a client that reads a little now and then makes
+    /// every write succeed: without a total, it could hold a thread for
+    /// hours on one large response.
+    pub response_timeout: Duration,
     /// Add `X-Request-Head-Bytes` (the request head as read) and
     /// `X-Response-Head-Bytes` (the response head as written, this header
     /// included) to every response: the header cost of HTTP, measured.
@@ -56,6 +62,7 @@ impl Default for HttpConfig {
             limits: Limits::default(),
             request_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(15),
+            response_timeout: Duration::from_secs(30),
             wire_headers: false,
             server: ServerConfig {
                 name: "http".into(),
@@ -224,7 +231,10 @@ fn exchange(
             return respond(reader, info, &head, r, false, config);
         }
         if kind != BodyKind::None && head.version == Version::Http11 {
-            let _ = reader.get_ref().get_ref().write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+            let stream = reader.get_ref().get_ref();
+            if write_within(stream, b"HTTP/1.1 100 Continue\r\n\r\n", config.response_timeout).is_err() {
+                return Outcome::Done;
+            }
         }
     }
     // Read the body even when the answer will be an error, so that the next
@@ -312,8 +322,8 @@ fn respond(
     let head_only = head.method == "HEAD";
     let bytes = finish(response, Some(head), head_only, config);
     log::debug!("{info}: {} -> {} bytes", head, bytes.len());
-    let mut stream = reader.get_ref().get_ref();
-    if stream.write_all(&bytes).and_then(|_| stream.flush()).is_err() {
+    if let Err(e) = write_within(reader.get_ref().get_ref(), &bytes, config.response_timeout) {
+        log::debug!("{info}: response not delivered ({e}); dropping the connection");
         return Outcome::Done;
     }
     if keep {
@@ -321,6 +331,45 @@ fn respond(
     } else {
         Outcome::Close
     }
+}
+
+/// Writes all of `bytes` within `within`, however the peer paces its
+/// reading: each write may wait only for the time left. The socket's own
+/// write timeout is put back afterwards (an upgraded connection later
+/// inherits it).
+fn write_within(stream: &TcpStream, bytes: &[u8], within: Duration) -> io::Result<()> {
+    let deadline = Instant::now() + within;
+    let configured = stream.write_timeout()?;
+    let mut written = 0;
+    let mut result = Ok(());
+    while written < bytes.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            result = Err(io::ErrorKind::TimedOut.into());
+            break;
+        }
+        // A zero timeout would mean "block forever": never pass one.
+        let timeout = configured.map_or(left, |c| c.min(left)).max(Duration::from_millis(1));
+        if let Err(e) = stream.set_write_timeout(Some(timeout)) {
+            result = Err(e);
+            break;
+        }
+        let mut out = stream;
+        match out.write(&bytes[written..]) {
+            Ok(0) => {
+                result = Err(io::ErrorKind::WriteZero.into());
+                break;
+            }
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    stream.set_write_timeout(configured)?;
+    result
 }
 
 /// Serializes a response, adding the wire-accounting headers if configured.
@@ -360,7 +409,7 @@ fn fail(
     log::info!("{info}: {} {error}", error.status());
     let head_only = head.is_some_and(|h| h.method == "HEAD");
     let bytes = finish(error.to_response(), head, head_only, config);
-    if stream.write_all(&bytes).is_ok() {
+    if write_within(&stream, &bytes, config.response_timeout).is_ok() {
         let _ = stream.shutdown(std::net::Shutdown::Write);
         drain(&mut stream, Duration::from_millis(500));
     }
