@@ -262,8 +262,10 @@ fn parse_request_line(line: &[u8]) -> Result<(String, String, Version), HttpErro
     if target.is_empty() || !target.iter().all(|&b| b.is_ascii_graphic()) {
         return Err(HttpError::BadRequest("request target contains spaces or control bytes"));
     }
-    check_target_form(method, target)?;
+    // The version first: the HTTP/2 preface `PRI * HTTP/2.0` is a 505, not
+    // a misplaced `*`.
     let version = parse_version(version)?;
+    check_target_form(method, target)?;
     // Every byte checked above is ASCII.
     Ok((
         String::from_utf8_lossy(method).into_owned(),
@@ -534,6 +536,11 @@ mod tests {
     #[test]
     fn other_major_versions_are_505() {
         assert_eq!(parse(b"GET / HTTP/2.0\r\n\r\n"), Err(HttpError::VersionNotSupported));
+        // The HTTP/2 connection preface, from a client with prior knowledge.
+        assert_eq!(
+            parse(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+            Err(HttpError::VersionNotSupported)
+        );
     }
 
     #[test]

@@ -324,7 +324,9 @@ fn match_pattern(pattern: &[Segment], segments: &[&str]) -> Option<Vec<(String, 
     let mut params = Vec::new();
     for (p, s) in pattern.iter().zip(segments) {
         match p {
-            Segment::Literal(l) if l == s => {}
+            // `/h%65llo` names the same resource as `/hello` (RFC 3986
+            // §6.2.2.2); a decoded `%2F` cannot match, literals have no `/`.
+            Segment::Literal(l) if l == s || percent_decode(s, false).is_some_and(|d| d == *l) => {}
             Segment::Literal(_) => return None,
             Segment::Param(name) => params.push((name.clone(), percent_decode(s, false)?)),
         }
@@ -401,6 +403,14 @@ mod tests {
         assert_eq!(kind(r.find("GET", "/api/messages/poll")), "poll[]");
         assert_eq!(kind(r.find("GET", "/api/messages/7")), r#"one[("id", "7")]"#);
         assert_eq!(kind(r.find("GET", "/api/messages/a%20b")), r#"one[("id", "a b")]"#);
+    }
+
+    #[test]
+    fn percent_encoded_literal_segments_match_their_decoded_route() {
+        let r = router();
+        assert_eq!(kind(r.find("GET", "/api/m%65ssages/poll")), "poll[]");
+        assert_eq!(kind(r.find("GET", "/api%2Fmessages/poll")), "404");
+        assert_eq!(kind(r.find("GET", "/api/messages/%zz")), "404");
     }
 
     #[test]
