@@ -24,6 +24,9 @@ fn echo_server(config: ServerConfig) -> ServerHandle {
         let Ok(mut ws) = websocket::accept(stream, &ServerOptions::default()) else {
             return;
         };
+        // The server's read timeout is for the handshake (a test may make it
+        // short to provoke 408); an upgraded client may pause longer.
+        ws.set_read_timeout(Some(WAIT)).unwrap();
         while let Ok(m) = ws.read() {
             if m.is_data() && ws.send(m).is_err() {
                 break;

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::error::{Error, Result};
-use super::frame::OpCode;
+use super::frame::{FrameHeader, OpCode};
 use super::message::{CloseFrame, Message};
 use super::protocol::{Encoder, Receiver, WireStats};
 use super::{Config, Role};
@@ -163,6 +163,9 @@ impl Writer {
         }
         let mut side = self.lock();
         side.check_open()?;
+        if log::log_enabled!(log::Level::Trace) {
+            trace_encoded(frames);
+        }
         let result = side.stream.write_all(frames);
         side.after_write(result)
     }
@@ -188,6 +191,21 @@ impl Writer {
         if let Ok(mut side) = self.side.try_lock() {
             side.state = CloseState::Closed;
         }
+    }
+}
+
+/// Logs the header of each frame in a run of pre-encoded frames, as
+/// [`Encoder::frame`] does for the frames it encodes itself.
+fn trace_encoded(mut frames: &[u8]) {
+    while let Ok(Some((header, len))) = FrameHeader::parse(frames) {
+        log::trace!("send {header}");
+        let Some(rest) = usize::try_from(header.payload_len)
+            .ok()
+            .and_then(|payload| frames.get(len + payload..))
+        else {
+            break;
+        };
+        frames = rest;
     }
 }
 
