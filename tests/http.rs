@@ -129,8 +129,12 @@ fn each_kind_of_bad_request_gets_its_status_code() {
         (big_header, 431),
         ("BREW /pot HTTP/1.1\r\nHost: t\r\n\r\n".into(), 501),
         (
-            "POST /api/messages HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n".into(),
+            "POST /api/messages HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n".into(),
             501,
+        ),
+        (
+            "POST /api/messages HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n".into(),
+            400,
         ),
         ("GET / HTTP/2.0\r\nHost: t\r\n\r\n".into(), 505),
     ];

@@ -48,10 +48,21 @@ pub fn body_kind(head: &RequestHead, limits: &Limits) -> Result<BodyKind, HttpEr
             return Err(HttpError::BadRequest("Transfer-Encoding in an HTTP/1.0 request"));
         }
         let codings: Vec<&str> = head.headers.tokens("transfer-encoding").collect();
-        return if codings.len() == 1 && codings[0].eq_ignore_ascii_case("chunked") {
+        let chunked = |c: &str| c.eq_ignore_ascii_case("chunked");
+        // Without chunked as the last coding the body has no knowable end:
+        // a MUST-400 (RFC 9112 §6.3, item 4); chunked twice is forbidden
+        // (§6.1).
+        if !codings.last().is_some_and(|c| chunked(c)) {
+            return Err(HttpError::BadRequest("Transfer-Encoding does not end with chunked"));
+        }
+        if codings.iter().filter(|c| chunked(c)).count() > 1 {
+            return Err(HttpError::BadRequest("chunked applied more than once"));
+        }
+        return if codings.len() == 1 {
             Ok(BodyKind::Chunked)
         } else {
-            // gzip, deflate, compress...: decoding them is not implemented.
+            // gzip, deflate, compress... under the chunks: decoding them is
+            // not implemented.
             Err(HttpError::NotImplemented("transfer codings other than chunked"))
         };
     }
@@ -230,6 +241,18 @@ mod tests {
     fn unknown_transfer_codings_are_501() {
         let raw = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n";
         assert_eq!(body_of(raw, &Limits::default()).unwrap_err().status(), 501);
+    }
+
+    #[test]
+    fn transfer_codings_not_ending_in_one_chunked_are_400() {
+        for te in ["gzip", "chunked, gzip", "chunked, chunked", "identity", ""] {
+            let raw = format!("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: {te}\r\n\r\n");
+            assert_eq!(
+                body_of(raw.as_bytes(), &Limits::default()).unwrap_err().status(),
+                400,
+                "{te:?}"
+            );
+        }
     }
 
     #[test]
