@@ -604,7 +604,7 @@ mod tests {
         chat.arrive("b", Via::Polling);
         let logged: Vec<String> = chat.log.since(0).into_iter().map(|(_, e)| e).collect();
         for event in &logged {
-            let frame = rx.recv().unwrap();
+            let frame = rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
             let (_, header_len) = crate::websocket::frame::FrameHeader::parse(&frame).unwrap().unwrap();
             assert_eq!(&frame[header_len..], event.as_bytes());
         }
