@@ -194,11 +194,11 @@ fn exchange(
     // (RFC 9112 §3.2): a proxy and this server could each pick a different
     // one.
     let hosts = head.headers.count("host");
-    if hosts > 1 || (hosts == 0 && head.version == Version::Http11) {
-        return Outcome::Failed(
-            head,
-            HttpError::BadRequest("HTTP/1.1 requests need exactly one Host header"),
-        );
+    if hosts > 1 {
+        return Outcome::Failed(head, HttpError::BadRequest("more than one Host header"));
+    }
+    if hosts == 0 && head.version == Version::Http11 {
+        return Outcome::Failed(head, HttpError::BadRequest("HTTP/1.1 requests need a Host header"));
     }
     if head.headers.get("host").is_some_and(|h| !valid_host(h)) {
         return Outcome::Failed(head, HttpError::BadRequest("Host is not host[:port]"));
