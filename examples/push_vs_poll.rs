@@ -5,14 +5,14 @@
 //! cargo run --release --example push_vs_poll -- [--events N] [--interval-ms MS] [--poll-ms MS]
 //! ```
 //!
-//! This is the notes' central argument (`000_f4712f4299a15c52.txt`,
-//! `002_16f43eb7968fc798.txt`, `003_bd157fac5e3bdbfa.txt`): polling wastes
-//! requests and header bytes and adds delay; push does not. Instead of
-//! asserting it, this example counts.
+//! This is the central argument of three of the study notes (see
+//! `docs/README.md`): polling wastes requests and header bytes and adds
+//! delay; push does not. Instead of asserting it, this example counts.
 //!
 //! - One in-process server: the REST/polling API of `http_server` and a
 //!   `/ws` endpoint on the broadcast hub. A publisher thread emits N events
-//!   (default 40), one every `--interval-ms` (default 100 ms), into both.
+//!   (default 40), one at a random moment in each `--interval-ms` (default
+//!   100 ms), into both.
 //! - Three clients run at the same time, each through its own
 //!   [`CountingRelay`](wirelab::wire::CountingRelay), a TCP relay that
 //!   counts every byte at the socket in each direction: a short poller
@@ -207,8 +207,17 @@ fn main() {
     let publisher = {
         let (api, hub) = (Arc::clone(&api), hub.clone());
         thread::spawn(move || {
+            // Each event at a random moment inside its own interval: events
+            // do not follow the poller's clock, so a short poll finds each
+            // one after a random part of its polling period (half on average).
+            let start = Instant::now();
             for seq in 0..n {
-                thread::sleep(o.interval);
+                let mut r = [0u8; 4];
+                wirelab::entropy::fill(&mut r);
+                let at = o
+                    .interval
+                    .mul_f64(seq as f64 + f64::from(u32::from_le_bytes(r)) / f64::from(u32::MAX));
+                thread::sleep(at.saturating_sub(start.elapsed()));
                 // The same JSON object reaches every client: the poll
                 // responses wrap it in {"messages":[…]}, the WebSocket sends it as is.
                 let text = format!("event {seq} {}", epoch.elapsed().as_nanos());
