@@ -23,7 +23,9 @@
 //!   `tests/NAME.rs`, and a filter after it (`--test websocket ping`)
 //!   matches at least one test in that file; `cargo test FILTER` and
 //!   `cargo test --lib FILTER` match at least one test. A word in capitals
-//!   (`--test FILE NAME`) stands for one to fill in and is not checked.
+//!   (`--test FILE NAME`) stands for one to fill in and is not checked, nor
+//!   is a test file an exercise asks the reader to write
+//!   (`tests/exercise_*.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -394,7 +396,11 @@ fn every_path_the_docs_cite_exists() {
                 let example = path
                     .strip_prefix("examples/")
                     .is_some_and(|e| code.examples.contains(e));
-                if !example && !root().join(&path).exists() {
+                let exercise = path.starts_with(&format!("tests/{EXERCISE}"));
+                let to_fill = path
+                    .split('/')
+                    .any(|part| placeholder(part.split('.').next().unwrap_or("x")));
+                if !example && !exercise && !to_fill && !root().join(&path).exists() {
                     problems.push(format!("{}: {path}: no such file or directory", at(&file, line.number)));
                 }
             }
@@ -435,9 +441,12 @@ fn every_test_the_docs_name_exists() {
     fail_if_any("tests named in the docs that do not exist", problems);
 }
 
+/// Test files that exercises ask the reader to create start with this.
+const EXERCISE: &str = "exercise_";
+
 /// A word standing for one to fill in, such as FILE or NAME.
 fn placeholder(word: &str) -> bool {
-    word.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+    !word.is_empty() && word.chars().all(|c| c.is_ascii_uppercase() || c == '_')
 }
 
 /// Problems with a `cargo test` command in `span`, if it is one.
@@ -456,7 +465,7 @@ fn check_cargo_test(code: &Code, span: &str) -> Option<String> {
         match args[i] {
             "--test" => {
                 let name = args.get(i + 1)?;
-                if placeholder(name) {
+                if placeholder(name) || name.starts_with(EXERCISE) {
                     return None;
                 }
                 let file = format!("tests/{name}.rs");
