@@ -726,6 +726,12 @@ fn the_claim_map_lists_every_claim_of_the_chapters_with_the_same_verdict() {
     if !map.lines().any(|l| l == heading) {
         problems.push(format!("map: the heading should read \"{heading}\""));
     }
+    let front = fs::read_to_string(root().join("README.md")).unwrap().replace('\n', " ");
+    if !front.contains(&format!("({rows} in all)")) {
+        problems.push(format!(
+            "README.md: the docs section should count \"({rows} in all)\" claims"
+        ));
+    }
     assert!(rows > 100, "only {rows} rows in the map: is the parser broken?");
     fail_if_any("differences between the claim map and the chapters", problems);
 }
