@@ -23,7 +23,7 @@ use wirelab::broadcast::SubscriberConfig;
 fn main() {
     wirelab::init_logging();
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8080".to_string());
-    let (server, _chat) = match wirelab::chat::spawn(&addr, SubscriberConfig::default()) {
+    let (server, _chat) = match wirelab::app::chat::spawn(&addr, SubscriberConfig::default()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("chat: cannot listen on {addr}: {e}");

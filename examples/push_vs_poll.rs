@@ -34,9 +34,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use wirelab::app::json;
+use wirelab::app::messages::MessageApi;
 use wirelab::broadcast::{serve_subscriber, Hub, SubscriberConfig};
-use wirelab::http::api::MessageApi;
-use wirelab::http::json;
 use wirelab::http::{read_response_head, HttpServer, Limits, Router};
 use wirelab::websocket::{self, Message, ServerOptions};
 use wirelab::wire::CountingRelay;

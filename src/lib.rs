@@ -12,10 +12,10 @@
 //! | transport | [`server`] | the accept loop every server here shares: a thread per connection, cap, timeouts, shutdown | every server |
 //! | transport | [`tcp`] | TCP's handshake, states, byte stream, full duplex | `tcp_echo`, `tcp_handshake`, `duplex`, `stream_vs_message` |
 //! | transport | [`udp`] | datagrams, no connection | `udp_echo` |
-//! | application | [`http`] | HTTP/1.1: parser with limits, keep-alive, router, REST, polling | `http_server`, `push_vs_poll` |
+//! | application | [`http`] | HTTP/1.1: parser with limits, keep-alive, router | `http_server` |
 //! | application | [`websocket`] | RFC 6455 by hand: handshake, frames, masking, close, split halves | `ws_echo`, `ws_client`, `frame_anatomy` |
 //! | application | [`broadcast`] | the hub thread: encode once, bounded outboxes, keepalive | `ws_broadcast`, `broadcast_load` |
-//! | demos | [`chat`], [`ticker`] | the classroom demos, pages compiled in | `chat`, `ticker` |
+//! | demos | [`app`] | JSON, the event log and polling, a REST resource, the chat and the ticker (pages compiled in) | `chat`, `ticker`, `http_server`, `push_vs_poll` |
 //! | aids | [`wire`], [`entropy`] | hex dumps, timelines, byte-counting relay; random keys | |
 //!
 //! The map from each claim of the notes to its module, example and test is
@@ -30,13 +30,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod app;
 pub mod broadcast;
-pub mod chat;
 pub mod entropy;
 pub mod http;
 pub mod server;
 pub mod tcp;
-pub mod ticker;
 pub mod udp;
 pub mod websocket;
 pub mod wire;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use wirelab::http::api::MessageApi;
+use wirelab::app::messages::MessageApi;
 use wirelab::http::{read_response_head, HttpConfig, HttpServer, Limits, Response, ResponseHead, Router};
 use wirelab::server::ServerHandle;
 use wirelab::websocket::{self, Message, ServerOptions};

@@ -17,7 +17,7 @@
 //! connection"), `--http1.0` (the server closes after the response), a long
 //! poll in one terminal and a POST in another (the poll returns at once).
 
-use wirelab::http::api::MessageApi;
+use wirelab::app::messages::MessageApi;
 use wirelab::http::{HttpConfig, HttpServer, Response, Router};
 
 const INDEX: &str = include_str!("index.html");

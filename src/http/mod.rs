@@ -13,9 +13,6 @@
 //! - [`response`]: writing a response (RFC 9112 §4, §6).
 //! - [`router`]: method + path to handler, 404/405/501 (RFC 9110 §9, §15).
 //! - [`serve`]: one connection: keep-alive, pipelining, deadlines (RFC 9112 §9).
-//! - [`poll`]: the event log behind short and long polling.
-//! - [`api`]: a REST resource and polling endpoints over that log.
-//! - [`json`]: JSON written and read by hand (RFC 8259).
 //!
 //! Every peer-controlled size is capped, and every way a request can be
 //! wrong is an [`HttpError`] variant that knows its status code.
@@ -23,10 +20,7 @@
 use std::fmt;
 use std::io;
 
-pub mod api;
 pub mod body;
-pub mod json;
-pub mod poll;
 pub mod request;
 pub mod response;
 pub mod router;

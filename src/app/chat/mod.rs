@@ -46,10 +46,10 @@ use std::sync::{Arc, Mutex, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::app::events::{now_ms, EventLog};
+use crate::app::json::{self, escape};
+use crate::app::poll;
 use crate::broadcast::{serve_subscriber, Hub, Incoming, SubscriberConfig};
-use crate::http::api::{self, json_response, now_ms};
-use crate::http::json::{self, escape};
-use crate::http::poll::EventLog;
 use crate::http::{HttpConfig, HttpServer, Request, Response, Router, Upgrade};
 use crate::server::ServerHandle;
 use crate::websocket::{self, CloseCode, CloseFrame, Message, ServerOptions};
@@ -410,33 +410,33 @@ impl Chat {
     fn poll_join(&self, req: &Request) -> Response {
         let (body, nick) = match body_with_nick(req) {
             Ok(b) => b,
-            Err(why) => return bad(400, &why),
+            Err(why) => return json::error_response(400, &why),
         };
         let history = self.events_json(self.since(&body));
         self.arrive(&nick, Via::Polling);
-        json_response(200, format!(r#"{{"epoch":{},"history":{history}}}"#, self.epoch))
+        json::response(200, format!(r#"{{"epoch":{},"history":{history}}}"#, self.epoch))
     }
 
     fn poll_say(&self, req: &Request) -> Response {
         let (body, nick) = match body_with_nick(req) {
             Ok(b) => b,
-            Err(why) => return bad(400, &why),
+            Err(why) => return json::error_response(400, &why),
         };
         if !self.is_online(&nick) {
-            return bad(403, &format!("{nick} has not joined: POST /api/chat/join first"));
+            return json::error_response(403, &format!("{nick} has not joined: POST /api/chat/join first"));
         }
         let text = match check_text(body.get("text")) {
             Ok(text) => text,
-            Err(why) => return bad(400, &why),
+            Err(why) => return json::error_response(400, &why),
         };
         let id = self.announce_message(&nick, &text, None);
-        json_response(201, format!(r#"{{"id":{id}}}"#))
+        json::response(201, format!(r#"{{"id":{id}}}"#))
     }
 
     fn poll_leave(&self, req: &Request) -> Response {
         let nick = match body_with_nick(req) {
             Ok((_, nick)) => nick,
-            Err(why) => return bad(400, &why),
+            Err(why) => return json::error_response(400, &why),
         };
         self.depart(&nick, Via::Polling);
         Response::new(204)
@@ -452,7 +452,7 @@ impl Chat {
             .and_then(|s| s.parse::<u64>().ok())
             .is_some_and(|since| since > last)
         {
-            return json_response(200, format!(r#"{{"epoch":{},"events":[]}}"#, self.epoch));
+            return json::response(200, format!(r#"{{"epoch":{},"events":[]}}"#, self.epoch));
         }
         // `nick` (optional) keeps that person's polling tab alive.
         let nick = req.query("nick");
@@ -460,7 +460,7 @@ impl Chat {
             self.polled(nick);
         }
         // A long poll without `since` waits for the next event.
-        let response = api::poll(req, &self.log, last, |events| {
+        let response = poll::answer(req, &self.log, last, |events| {
             let items: Vec<&str> = events.iter().map(|(_, e)| e.as_str()).collect();
             format!(r#"{{"epoch":{},"events":[{}]}}"#, self.epoch, items.join(","))
         });
@@ -469,10 +469,6 @@ impl Chat {
         }
         response
     }
-}
-
-fn bad(status: u16, why: &str) -> Response {
-    json_response(status, format!(r#"{{"error":{}}}"#, escape(why)))
 }
 
 /// `{"type":"error","text":…}`: sent to one page, never broadcast.

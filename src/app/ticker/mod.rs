@@ -22,8 +22,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use crate::app::events::now_ms;
 use crate::broadcast::{serve_subscriber, Hub, SubscriberConfig};
-use crate::http::api::now_ms;
 use crate::http::{HttpConfig, HttpServer, Router};
 use crate::server::ServerHandle;
 use crate::websocket;
