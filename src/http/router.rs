@@ -19,7 +19,8 @@ use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 
-use super::{RequestHead, Response};
+use super::request::RequestHead;
+use super::response::Response;
 use crate::server::ConnInfo;
 
 /// Methods this server knows. Any other gets `501 Not Implemented`.
@@ -380,7 +381,7 @@ mod tests {
         match found {
             Found::Route(Target::Handler(h), params) => {
                 let req = Request::new(
-                    crate::http::read_head(&mut &b"GET / HTTP/1.1\r\n\r\n"[..], &Default::default())
+                    crate::http::request::read_head(&mut &b"GET / HTTP/1.1\r\n\r\n"[..], &Default::default())
                         .unwrap()
                         .unwrap(),
                     vec![],

@@ -27,9 +27,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::body::{body_kind, read_body, BodyKind};
-use super::request::valid_host;
+use super::error::HttpError;
+use super::head::{Limits, Version};
+use super::request::{read_head, valid_host, RequestHead};
+use super::response::Response;
 use super::router::{Found, Request, Router, Target, Upgrade, KNOWN_METHODS};
-use super::{read_head, HttpError, Limits, RequestHead, Response, Version};
 use crate::server::{drain, ConnInfo, Server, ServerConfig, ServerHandle};
 
 /// Settings of an HTTP server.

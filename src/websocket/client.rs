@@ -10,9 +10,10 @@ use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+use super::config::{Config, Role};
+use super::conn::WebSocket;
 use super::error::{Error, Result};
 use super::handshake::{self, HandshakeError};
-use super::{Config, Role, WebSocket};
 use crate::http::serve::DeadlineStream;
 use crate::http::{read_response_head, Limits};
 

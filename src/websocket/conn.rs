@@ -21,11 +21,11 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::config::{Config, Role};
 use super::error::{Error, Result};
 use super::frame::{FrameHeader, OpCode};
 use super::message::{CloseFrame, Message};
 use super::protocol::{Encoder, Receiver, WireStats};
-use super::{Config, Role};
 use crate::server::drain;
 
 /// Where the connection is in the closing handshake (§7), as the writing

@@ -26,8 +26,8 @@
 
 use std::fmt;
 
+use super::config::Role;
 use super::error::ProtocolError;
-use super::Role;
 
 /// Largest header: 2 fixed bytes, 8 bytes of 64-bit length, 4 bytes of mask.
 pub const MAX_HEADER_LEN: usize = 14;

@@ -14,11 +14,11 @@
 
 use std::io::{self, Read};
 
+use super::config::{Config, Role};
 use super::error::{Error, ProtocolError, Result};
 use super::frame::{apply_mask, encode_frame, FrameHeader, OpCode, MAX_HEADER_LEN};
 use super::message::{CloseCode, CloseFrame, Message};
 use super::utf8::Utf8Validator;
-use super::{Config, Role};
 use crate::entropy::MaskKeys;
 
 /// Size of the read buffer that frame headers (and small frames) go through.
