@@ -10,6 +10,7 @@
 //! | layer | module | what it shows | example |
 //! |---|---|---|---|
 //! | transport | [`server`] | the accept loop every server here shares: a thread per connection, cap, timeouts, shutdown | every server |
+//! | transport | [`socket`] | a socket's end of life: deadlines, the lingering close, last words | every server |
 //! | transport | [`tcp`] | TCP's handshake, states, byte stream, full duplex | `tcp_echo`, `tcp_handshake`, `duplex`, `stream_vs_message` |
 //! | transport | [`udp`] | datagrams, no connection | `udp_echo` |
 //! | application | [`http`] | HTTP/1.1: parser with limits, keep-alive, router | `http_server` |
@@ -35,6 +36,7 @@ pub mod broadcast;
 pub mod entropy;
 pub mod http;
 pub mod server;
+pub mod socket;
 pub mod tcp;
 pub mod udp;
 pub mod websocket;

@@ -14,8 +14,8 @@ use super::config::{Config, Role};
 use super::conn::WebSocket;
 use super::error::{Error, Result};
 use super::handshake::{self, HandshakeError};
-use crate::http::serve::DeadlineStream;
 use crate::http::{read_response_head, Limits};
+use crate::socket::DeadlineStream;
 
 /// Options for [`connect_with`].
 #[derive(Clone, Debug)]

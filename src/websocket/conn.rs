@@ -26,7 +26,7 @@ use super::error::{Error, Result};
 use super::frame::{FrameHeader, OpCode};
 use super::message::{CloseFrame, Message};
 use super::protocol::{Encoder, Receiver, WireStats};
-use crate::server::drain;
+use crate::socket::{drain, linger_close, time_left};
 
 /// Where the connection is in the closing handshake (§7), as the writing
 /// side sees it.
@@ -291,7 +291,8 @@ impl Reader {
                 let _ = self.stream.shutdown(Shutdown::Write);
             }
             Role::Client => {
-                drain(&mut self.stream, self.close_timeout);
+                // The server closes TCP first: wait for its FIN.
+                drain(&self.stream, self.close_timeout);
                 let _ = self.stream.shutdown(Shutdown::Both);
             }
         }
@@ -311,9 +312,7 @@ impl Reader {
             }
             side.state = CloseState::Closed;
         }
-        let _ = self.stream.shutdown(Shutdown::Write);
-        drain(&mut self.stream, self.close_timeout);
-        let _ = self.stream.shutdown(Shutdown::Both);
+        linger_close(&self.stream, self.close_timeout);
     }
 
     /// What the last data message cost on the wire (frames, header bytes,
@@ -414,10 +413,8 @@ impl WebSocket {
             Err(e) => return Err(e),
         }
         let deadline = Instant::now() + self.reader.close_timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            // A zero timeout means "block forever" to the OS: never pass one.
-            if left.is_zero() || self.reader.set_read_timeout(Some(left)).is_err() {
+        while let Some(left) = time_left(deadline) {
+            if self.reader.set_read_timeout(Some(left)).is_err() {
                 break;
             }
             match self.reader.read() {

@@ -13,8 +13,8 @@ use super::config::{Config, Role};
 use super::conn::WebSocket;
 use super::error::{Error, Result};
 use super::handshake::{self, HandshakeError, HandshakeOptions};
-use crate::http::serve::DeadlineStream;
 use crate::http::{self, Limits, RequestHead};
+use crate::socket::{answer_and_close, DeadlineStream};
 
 /// Everything a server needs to accept WebSocket connections.
 #[derive(Clone, Debug)]
@@ -71,10 +71,8 @@ pub fn accept(stream: TcpStream, options: &ServerOptions) -> Result<WebSocket> {
         Ok(Some(head)) => head,
         Ok(None) => return Err(Error::Io(std::io::ErrorKind::UnexpectedEof.into())),
         Err(e) => {
-            let mut stream = reader.into_inner().into_inner();
             if e.can_respond() {
-                let _ = e.to_response().write_to(&mut stream, false);
-                crate::server::drain(&mut stream, Duration::from_millis(200));
+                let _ = answer_and_close(reader.get_ref().get_ref(), &e.to_response().to_bytes(false));
             }
             return Err(Error::Handshake(HandshakeError::Http(e)));
         }
@@ -113,9 +111,7 @@ pub fn upgrade(
             log::debug!("handshake refused: {e}");
             if let Some(response) = e.to_response() {
                 let head_only = head.method == "HEAD";
-                let _ = response.write_to(&mut stream, head_only);
-                let _ = stream.shutdown(std::net::Shutdown::Write);
-                crate::server::drain(&mut stream, Duration::from_millis(200));
+                let _ = answer_and_close(&stream, &response.to_bytes(head_only));
             }
             Err(Error::Handshake(e))
         }
