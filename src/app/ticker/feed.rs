@@ -1,0 +1,139 @@
+//! The feed: a simulator thread moves the prices every interval and
+//! publishes one tick through the hub; each page subscribes at `/ws` and
+//! gets the recent ticks first.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::ToSocketAddrs;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use super::market::{step, XorShift, SYMBOLS};
+use crate::app::events::now_ms;
+use crate::broadcast::{serve_subscriber, Hub, SubscriberConfig};
+use crate::http::{HttpConfig, HttpServer, Router};
+use crate::server::ServerHandle;
+use crate::websocket;
+
+/// The page.
+pub const INDEX_HTML: &str = include_str!("index.html");
+/// The page's script.
+pub const TICKER_JS: &str = include_str!("ticker.js");
+
+/// Ticks replayed to a new page, so its chart does not start empty.
+pub const HISTORY: usize = 120;
+
+/// A running ticker: its hub and recent ticks.
+#[derive(Debug)]
+pub struct Ticker {
+    hub: Hub,
+    history: Mutex<VecDeque<String>>,
+    interval: Duration,
+    stop: AtomicBool,
+}
+
+impl Ticker {
+    /// The hub (subscriber count, counters).
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    /// Time between two ticks.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// Stops the simulator thread after its current tick.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// The page, its script and `/ws`.
+    pub fn router(self: &Arc<Self>) -> Router {
+        let mut r = Router::new();
+        r.asset("/", "text/html; charset=utf-8", INDEX_HTML.as_bytes()).asset(
+            "/ticker.js",
+            "text/javascript; charset=utf-8",
+            TICKER_JS.as_bytes(),
+        );
+        let ticker = Arc::clone(self);
+        let config = SubscriberConfig::default();
+        r.upgrade("/ws", move |up| {
+            // The page never sends anything but pongs: small limits.
+            let Ok(ws) = websocket::upgrade(
+                up.stream,
+                &up.head,
+                &up.leftover,
+                &websocket::ServerOptions::with_max_message(4096),
+            ) else {
+                return;
+            };
+            let greet = |w: &websocket::Writer| {
+                let history: Vec<String> = ticker
+                    .history
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .iter()
+                    .cloned()
+                    .collect();
+                w.send_text(&format!(
+                    r#"{{"type":"hello","interval_ms":{},"history":[{}]}}"#,
+                    ticker.interval.as_millis(),
+                    history.join(",")
+                ))
+            };
+            let departure = serve_subscriber(ws, &ticker.hub, &config, greet, |_| {});
+            log::info!("{}: ticker page left, {departure}", up.info);
+        });
+        r
+    }
+
+    fn simulate(&self) {
+        let mut rng = XorShift::seeded();
+        let mut prices: Vec<f64> = SYMBOLS.iter().map(|(_, p)| *p).collect();
+        let mut seq = 0u64;
+        while !self.stop.load(Ordering::SeqCst) {
+            seq += 1;
+            let quotes: Vec<String> = SYMBOLS
+                .iter()
+                .zip(prices.iter_mut())
+                .map(|((symbol, open), price)| {
+                    *price = step(*price, *open, rng.unit());
+                    format!(r#"{{"symbol":"{symbol}","price":{:.2},"open":{open:.2}}}"#, price)
+                })
+                .collect();
+            let tick = format!(
+                r#"{{"type":"tick","seq":{seq},"t":{},"quotes":[{}]}}"#,
+                now_ms(),
+                quotes.join(",")
+            );
+            {
+                let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+                history.push_back(tick.clone());
+                while history.len() > HISTORY {
+                    history.pop_front();
+                }
+            }
+            self.hub.publish_text(&tick);
+            thread::sleep(self.interval);
+        }
+    }
+}
+
+/// Starts the ticker: the simulator thread and the HTTP server on `addr`.
+pub fn spawn(addr: impl ToSocketAddrs, interval: Duration) -> io::Result<(ServerHandle, Arc<Ticker>)> {
+    let ticker = Arc::new(Ticker {
+        hub: Hub::start(),
+        history: Mutex::new(VecDeque::new()),
+        interval,
+        stop: AtomicBool::new(false),
+    });
+    let handle = HttpServer::with_config(ticker.router(), HttpConfig::default()).spawn(addr)?;
+    let simulator = Arc::clone(&ticker);
+    thread::Builder::new()
+        .name("ticker".into())
+        .spawn(move || simulator.simulate())?;
+    Ok((handle, ticker))
+}
