@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use wirelab::wire::Timeline;
+use wirelab::observe::Timeline;
 
 const STEP: Duration = Duration::from_millis(40);
 

@@ -17,7 +17,7 @@
 //! | application | [`websocket`] | RFC 6455 by hand: handshake, frames, masking, close, split halves | `ws_echo`, `ws_client`, `frame_anatomy` |
 //! | application | [`broadcast`] | the hub thread: encode once, bounded outboxes, keepalive | `ws_broadcast`, `broadcast_load` |
 //! | demos | [`app`] | JSON, the event log and polling, a REST resource, the chat and the ticker (pages compiled in) | `chat`, `ticker`, `http_server`, `push_vs_poll` |
-//! | aids | [`wire`], [`entropy`] | hex dumps, timelines, byte-counting relay; random keys | |
+//! | aids | [`observe`], [`random`] | hex dumps, timelines, byte-counting relay; OS randomness and masking keys | `duplex`, `push_vs_poll`, `frame_anatomy` |
 //!
 //! The map from each claim of the notes to its module, example and test is
 //! in `docs/README.md`.
@@ -33,14 +33,14 @@
 
 pub mod app;
 pub mod broadcast;
-pub mod entropy;
 pub mod http;
+pub mod observe;
+pub mod random;
 pub mod server;
 pub mod socket;
 pub mod tcp;
 pub mod udp;
 pub mod websocket;
-pub mod wire;
 
 /// Starts `env_logger` at level `info` unless `RUST_LOG` says otherwise
 /// (`RUST_LOG=debug` shows requests and messages, `RUST_LOG=trace` every

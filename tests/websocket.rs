@@ -13,7 +13,7 @@ use wirelab::http::{read_response_head, Limits};
 use wirelab::server::{Server, ServerConfig, ServerHandle};
 use wirelab::websocket::frame::{encode_frame, FrameHeader, OpCode};
 use wirelab::websocket::handshake::{accept_key, client_request, generate_key};
-use wirelab::websocket::{self, CloseCode, CloseFrame, Error, Message, ServerOptions, WebSocket};
+use wirelab::websocket::{self, AcceptConfig, CloseCode, CloseFrame, Error, Message, WebSocket};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -21,7 +21,7 @@ const WAIT: Duration = Duration::from_secs(5);
 fn echo_server(config: ServerConfig) -> ServerHandle {
     let server = Server::bind("127.0.0.1:0", config).unwrap();
     server.spawn(|stream, _| {
-        let Ok(mut ws) = websocket::accept(stream, &ServerOptions::default()) else {
+        let Ok(mut ws) = websocket::accept(stream) else {
             return;
         };
         // The server's read timeout is for the handshake (a test may make it
@@ -162,7 +162,7 @@ fn both_directions_carry_large_messages_at_the_same_time() {
     let big = vec![0xA5u8; 8 << 20];
     let server_big = big.clone();
     let server = server.spawn(move |stream, _| {
-        let ws = websocket::accept(stream, &ServerOptions::default()).unwrap();
+        let ws = websocket::accept(stream).unwrap();
         let (mut reader, writer) = ws.split();
         let payload = server_big.clone();
         let t = thread::spawn(move || writer.send_binary(&payload).unwrap());
@@ -182,7 +182,7 @@ fn client_initiated_close_is_echoed_and_the_server_closes_tcp_first() {
     let server = Server::bind("127.0.0.1:0", ServerConfig::default()).unwrap();
     let (tx, rx) = mpsc::channel();
     let server = server.spawn(move |stream, _| {
-        let mut ws = websocket::accept(stream, &ServerOptions::default()).unwrap();
+        let mut ws = websocket::accept(stream).unwrap();
         let first = ws.read();
         let after = ws.read();
         let send_after = ws.send(Message::text("too late"));
@@ -217,7 +217,7 @@ fn server_initiated_close_completes_when_the_client_answers() {
     let server = Server::bind("127.0.0.1:0", ServerConfig::default()).unwrap();
     let (tx, rx) = mpsc::channel();
     let server = server.spawn(move |stream, _| {
-        let mut ws = websocket::accept(stream, &ServerOptions::default()).unwrap();
+        let mut ws = websocket::accept(stream).unwrap();
         ws.set_read_timeout(Some(WAIT)).unwrap();
         let reply = ws.close(Some(CloseFrame::new(CloseCode::GOING_AWAY, "shutting down")));
         tx.send(reply.unwrap()).unwrap();
@@ -361,14 +361,14 @@ fn bad_handshakes_are_answered_with_the_right_http_status() {
 fn origins_off_the_allow_list_get_403() {
     let server = Server::bind("127.0.0.1:0", ServerConfig::default()).unwrap();
     let server = server.spawn(|stream, _| {
-        let options = ServerOptions {
-            handshake: websocket::HandshakeOptions {
+        let options = AcceptConfig {
+            handshake: websocket::HandshakeConfig {
                 protocols: vec![],
                 allowed_origins: Some(vec!["http://127.0.0.1:8080".into()]),
             },
-            ..ServerOptions::default()
+            ..AcceptConfig::default()
         };
-        let _ = websocket::accept(stream, &options);
+        let _ = websocket::accept_with(stream, &options);
     });
     let addr = server.local_addr();
     let evil = client_request("h", "/", &generate_key(), &[], Some("http://evil.example"));
@@ -431,7 +431,7 @@ fn a_panicking_handler_loses_only_its_own_connection() {
         if info.id == 1 {
             panic!("handler bug on connection 1");
         }
-        let mut ws = websocket::accept(stream, &ServerOptions::default()).unwrap();
+        let mut ws = websocket::accept(stream).unwrap();
         while let Ok(m) = ws.read() {
             if m.is_data() && ws.send(m).is_err() {
                 break;
@@ -465,14 +465,14 @@ fn shutdown_stops_accepting_and_joins_live_connections() {
 fn subprotocol_is_negotiated_from_the_clients_offer() {
     let server = Server::bind("127.0.0.1:0", ServerConfig::default()).unwrap();
     let server = server.spawn(|stream, _| {
-        let options = ServerOptions {
-            handshake: websocket::HandshakeOptions {
+        let options = AcceptConfig {
+            handshake: websocket::HandshakeConfig {
                 protocols: vec!["wirelab.v2".into(), "wirelab.v1".into()],
                 allowed_origins: None,
             },
-            ..ServerOptions::default()
+            ..AcceptConfig::default()
         };
-        if let Ok(mut ws) = websocket::accept(stream, &options) {
+        if let Ok(mut ws) = websocket::accept_with(stream, &options) {
             let p = ws.protocol().unwrap_or("none").to_string();
             let _ = ws.send(Message::text(p));
             let _ = ws.read();
@@ -508,11 +508,11 @@ fn the_client_refuses_a_server_that_does_not_speak_websocket() {
 fn a_handshake_trickled_byte_by_byte_gets_408_at_the_deadline() {
     let server = Server::bind("127.0.0.1:0", ServerConfig::default()).unwrap();
     let server = server.spawn(|stream, _| {
-        let options = ServerOptions {
+        let options = AcceptConfig {
             handshake_timeout: Duration::from_millis(300),
-            ..ServerOptions::default()
+            ..AcceptConfig::default()
         };
-        let _ = websocket::accept(stream, &options);
+        let _ = websocket::accept_with(stream, &options);
     });
     let mut s = TcpStream::connect(server.local_addr()).unwrap();
     s.set_read_timeout(Some(WAIT)).unwrap();
@@ -536,13 +536,13 @@ fn a_handshake_trickled_byte_by_byte_gets_408_at_the_deadline() {
 
 /// A server-side connection on a socket whose client end is returned raw,
 /// accepted with the given options.
-fn accepted_pair(options: ServerOptions) -> (WebSocket, Raw) {
+fn accepted_pair(options: AcceptConfig) -> (WebSocket, Raw) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let accepting = thread::spawn(move || {
         let (stream, _) = listener.accept().unwrap();
         stream.set_read_timeout(Some(WAIT)).unwrap();
-        websocket::accept(stream, &options).unwrap()
+        websocket::accept_with(stream, &options).unwrap()
     });
     let raw = Raw::connect(addr);
     (accepting.join().unwrap(), raw)
@@ -550,12 +550,12 @@ fn accepted_pair(options: ServerOptions) -> (WebSocket, Raw) {
 
 #[test]
 fn close_gives_up_after_close_timeout_when_the_peer_never_answers() {
-    let options = ServerOptions {
-        config: websocket::Config {
+    let options = AcceptConfig {
+        connection: websocket::Config {
             close_timeout: Duration::from_millis(300),
             ..websocket::Config::default()
         },
-        ..ServerOptions::default()
+        ..AcceptConfig::default()
     };
     let (mut ws, mut raw) = accepted_pair(options);
     // The peer keeps talking (pings every 50 ms) but never sends a close
@@ -592,7 +592,7 @@ fn a_write_the_server_never_reads_fails_with_write_timeout_not_a_read_timeout() 
     let end_rx = std::sync::Mutex::new(end_rx);
     let server = Server::bind("127.0.0.1:0", ServerConfig::default()).unwrap();
     let server = server.spawn(move |stream, _| {
-        let Ok(ws) = websocket::accept(stream, &ServerOptions::default()) else {
+        let Ok(ws) = websocket::accept(stream) else {
             return;
         };
         let _ = end_rx.lock().unwrap().recv_timeout(WAIT);
@@ -625,7 +625,7 @@ fn a_client_flooding_pings_without_reading_pongs_is_dropped_at_the_write_timeout
     let (done_tx, done_rx) = mpsc::channel();
     let server = Server::bind("127.0.0.1:0", config).unwrap();
     let server = server.spawn(move |stream, _| {
-        let Ok(mut ws) = websocket::accept(stream, &ServerOptions::default()) else {
+        let Ok(mut ws) = websocket::accept(stream) else {
             return;
         };
         let end = loop {

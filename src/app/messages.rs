@@ -30,9 +30,9 @@ pub const KEEP: usize = 1000;
 /// Long polls held at once; each holds a connection thread.
 pub const MAX_WAITING: usize = 1000;
 
-/// One message.
+/// One message as the store keeps it (not a WebSocket [`crate::websocket::Message`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Message {
+pub struct StoredMessage {
     /// Its id, increasing from 1.
     pub id: u64,
     /// The text.
@@ -41,7 +41,7 @@ pub struct Message {
     pub ts: u64,
 }
 
-impl Message {
+impl StoredMessage {
     /// The message as a JSON object.
     pub fn to_json(&self) -> String {
         format!(r#"{{"id":{},"text":{},"ts":{}}}"#, self.id, escape(&self.text), self.ts)
@@ -51,7 +51,7 @@ impl Message {
 /// The message store and its routes.
 #[derive(Debug)]
 pub struct MessageApi {
-    log: EventLog<Message>,
+    log: EventLog<StoredMessage>,
 }
 
 impl MessageApi {
@@ -63,19 +63,19 @@ impl MessageApi {
     }
 
     /// The underlying log (a demo's publisher writes here).
-    pub fn log(&self) -> &EventLog<Message> {
+    pub fn log(&self) -> &EventLog<StoredMessage> {
         &self.log
     }
 
     /// Stores a new message and returns it.
-    pub fn post(&self, text: &str) -> Message {
+    pub fn post(&self, text: &str) -> StoredMessage {
         let ts = now_ms();
-        let id = self.log.push_with(|id| Message {
+        let id = self.log.push_with(|id| StoredMessage {
             id,
             text: text.to_string(),
             ts,
         });
-        Message {
+        StoredMessage {
             id,
             text: text.to_string(),
             ts,
@@ -108,7 +108,7 @@ impl MessageApi {
         });
     }
 
-    fn find(&self, req: &Request) -> Option<Message> {
+    fn find(&self, req: &Request) -> Option<StoredMessage> {
         let id: u64 = req.param("id")?.parse().ok()?;
         self.log.get(id)
     }

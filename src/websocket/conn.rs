@@ -22,10 +22,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::config::{Config, Role};
+use super::decode::{Decoder, WireStats};
+use super::encode::Encoder;
 use super::error::{Error, Result};
 use super::frame::{FrameHeader, OpCode};
 use super::message::{CloseFrame, Message};
-use super::protocol::{Encoder, Receiver, WireStats};
 use crate::socket::{drain, linger_close, time_left};
 
 /// Where the connection is in the closing handshake (§7), as the writing
@@ -213,7 +214,7 @@ fn trace_encoded(mut frames: &[u8]) {
 #[derive(Debug)]
 pub struct Reader {
     stream: TcpStream,
-    receiver: Receiver,
+    decoder: Decoder,
     writer: Writer,
     role: Role,
     close_timeout: Duration,
@@ -235,7 +236,7 @@ impl Reader {
         if self.done {
             return Err(Error::ConnectionClosed);
         }
-        match self.receiver.read(&mut self.stream) {
+        match self.decoder.read(&mut self.stream) {
             Ok(Message::Ping(payload)) => {
                 let mut side = self.writer.lock();
                 // After our close frame no pong may be sent; ignore then.
@@ -318,7 +319,7 @@ impl Reader {
     /// What the last data message cost on the wire (frames, header bytes,
     /// payload bytes), as measured while reading it.
     pub fn last_message_wire(&self) -> WireStats {
-        self.receiver.last_message_wire()
+        self.decoder.last_message_wire()
     }
 
     /// Sets the socket's read timeout (the whole socket: both halves).
@@ -374,7 +375,7 @@ impl WebSocket {
         Ok(WebSocket {
             reader: Reader {
                 stream,
-                receiver: Receiver::new(role, config, leftover),
+                decoder: Decoder::new(role, config, leftover),
                 writer: writer.clone(),
                 role,
                 close_timeout: config.close_timeout,

@@ -10,13 +10,15 @@
 //! |---|---|---|
 //! | [`handshake`] | §4 | the Upgrade request and the 101 response |
 //! | [`frame`] | §5.2, §5.3 | frame header, lengths, masking |
-//! | [`protocol`] | §5.4-§5.6, §8 | frames to messages and back, UTF-8, limits |
+//! | [`decode`] | §5.4-§5.6, §8 | bytes to messages: fragments, UTF-8, limits |
+//! | [`encode`] | §5.3, §5.6 | messages to bytes, masked by clients |
 //! | [`message`] | §5.6, §7.4 | messages and close codes |
 //! | [`conn`] | §5.5, §7 | the connection: ping/pong, closing, split halves |
 //! | [`client`] | §4.1 | connecting to a `ws://` URL |
 //!
-//! A server accepts with [`accept`] (or [`upgrade`], when an HTTP server
-//! has already read the request); a client connects with [`connect`].
+//! A server accepts with [`accept`] or [`accept_with`] (or [`upgrade`], when
+//! an HTTP server has already read the request); a client connects with
+//! [`connect`] or [`connect_with`].
 //!
 //! ```no_run
 //! use wirelab::websocket::{self, Message};
@@ -30,11 +32,12 @@
 pub mod client;
 pub mod config;
 pub mod conn;
+pub mod decode;
+pub mod encode;
 pub mod error;
 pub mod frame;
 pub mod handshake;
 pub mod message;
-pub mod protocol;
 pub mod server;
 pub mod utf8;
 
@@ -43,6 +46,6 @@ pub use config::{Config, Role, DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_FRAME, DEFAULT
 pub use conn::{Reader, WebSocket, Writer};
 pub use error::{Error, ProtocolError, Result};
 pub use frame::OpCode;
-pub use handshake::{HandshakeError, HandshakeOptions};
+pub use handshake::{HandshakeConfig, HandshakeError};
 pub use message::{CloseCode, CloseFrame, Message};
-pub use server::{accept, upgrade, ServerOptions};
+pub use server::{accept, accept_with, upgrade, AcceptConfig};

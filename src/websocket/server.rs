@@ -12,17 +12,17 @@ use std::time::{Duration, Instant};
 use super::config::{Config, Role};
 use super::conn::WebSocket;
 use super::error::{Error, Result};
-use super::handshake::{self, HandshakeError, HandshakeOptions};
+use super::handshake::{self, HandshakeConfig, HandshakeError};
 use crate::http::{self, Limits, RequestHead};
 use crate::socket::{answer_and_close, DeadlineStream};
 
 /// Everything a server needs to accept WebSocket connections.
 #[derive(Clone, Debug)]
-pub struct ServerOptions {
+pub struct AcceptConfig {
     /// Limits and timing of accepted connections.
-    pub config: Config,
+    pub connection: Config,
     /// Subprotocols and origin checks.
-    pub handshake: HandshakeOptions,
+    pub handshake: HandshakeConfig,
     /// Limits on the handshake request.
     pub limits: Limits,
     /// The whole handshake request must arrive within this time, or the
@@ -30,44 +30,50 @@ pub struct ServerOptions {
     pub handshake_timeout: Duration,
 }
 
-impl ServerOptions {
-    /// Default options, but frames and messages limited to `max` bytes:
+impl AcceptConfig {
+    /// The defaults, but frames and messages limited to `max` bytes:
     /// for endpoints whose clients send small messages (a chat, a ticker
     /// page), so that anything larger is refused with 1009 instead of
     /// buffered. The default (64 MiB) suits an echo server under
     /// conformance test.
-    pub fn with_max_message(max: usize) -> ServerOptions {
-        ServerOptions {
-            config: Config {
+    pub fn with_max_message(max: usize) -> AcceptConfig {
+        AcceptConfig {
+            connection: Config {
                 max_frame_size: max,
                 max_message_size: max,
                 ..Config::default()
             },
-            ..ServerOptions::default()
+            ..AcceptConfig::default()
         }
     }
 }
 
-impl Default for ServerOptions {
+impl Default for AcceptConfig {
     fn default() -> Self {
-        ServerOptions {
-            config: Config::default(),
-            handshake: HandshakeOptions::default(),
+        AcceptConfig {
+            connection: Config::default(),
+            handshake: HandshakeConfig::default(),
             limits: Limits::default(),
             handshake_timeout: Duration::from_secs(10),
         }
     }
 }
 
+/// Accepts a WebSocket connection on a fresh socket with the default
+/// settings; see [`accept_with`].
+pub fn accept(stream: TcpStream) -> Result<WebSocket> {
+    accept_with(stream, &AcceptConfig::default())
+}
+
 /// Reads an opening handshake from a fresh socket and answers it: `101` and
 /// a [`WebSocket`], or the HTTP error response that says what was wrong
 /// (400, 403, 405, 426, 431...) and the error.
-pub fn accept(stream: TcpStream, options: &ServerOptions) -> Result<WebSocket> {
+pub fn accept_with(stream: TcpStream, config: &AcceptConfig) -> Result<WebSocket> {
     let socket_timeout = stream.read_timeout()?;
     let mut timed = DeadlineStream::new(stream);
-    timed.set_limits(Some(Instant::now() + options.handshake_timeout), socket_timeout);
+    timed.set_limits(Some(Instant::now() + config.handshake_timeout), socket_timeout);
     let mut reader = BufReader::new(timed);
-    let head = match http::read_head(&mut reader, &options.limits) {
+    let head = match http::read_head(&mut reader, &config.limits) {
         Ok(Some(head)) => head,
         Ok(None) => return Err(Error::Io(std::io::ErrorKind::UnexpectedEof.into())),
         Err(e) => {
@@ -81,19 +87,14 @@ pub fn accept(stream: TcpStream, options: &ServerOptions) -> Result<WebSocket> {
     let stream = reader.into_inner().into_inner();
     // Back to the socket's own timeout, which DeadlineStream changed.
     stream.set_read_timeout(socket_timeout)?;
-    upgrade(stream, &head, &leftover, options)
+    upgrade(stream, &head, &leftover, config)
 }
 
 /// Completes a handshake whose request head was already read (by an HTTP
 /// server that routes `/ws` here): checks it, writes the answer, and on
 /// success wraps the socket. `leftover` holds bytes read past the head.
-pub fn upgrade(
-    mut stream: TcpStream,
-    head: &RequestHead,
-    leftover: &[u8],
-    options: &ServerOptions,
-) -> Result<WebSocket> {
-    match handshake::check_request(head, &options.handshake) {
+pub fn upgrade(mut stream: TcpStream, head: &RequestHead, leftover: &[u8], config: &AcceptConfig) -> Result<WebSocket> {
+    match handshake::check_request(head, &config.handshake) {
         Ok(accepted) => {
             stream.write_all(&accepted.response())?;
             log::debug!(
@@ -105,7 +106,7 @@ pub fn upgrade(
                     .map(|p| format!(" ({p})"))
                     .unwrap_or_default()
             );
-            WebSocket::from_upgraded(stream, Role::Server, &options.config, leftover, accepted.protocol)
+            WebSocket::from_upgraded(stream, Role::Server, &config.connection, leftover, accepted.protocol)
         }
         Err(e) => {
             log::debug!("handshake refused: {e}");

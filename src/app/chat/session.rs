@@ -11,7 +11,7 @@ use super::validate::{check_nick, check_text};
 use crate::app::json::{self, escape};
 use crate::broadcast::{serve_subscriber, Incoming};
 use crate::http::Upgrade;
-use crate::websocket::{self, CloseCode, CloseFrame, Message, ServerOptions};
+use crate::websocket::{self, AcceptConfig, CloseCode, CloseFrame, Message};
 
 /// Largest WebSocket message accepted from a page; larger is refused with
 /// 1009 before it is buffered.
@@ -27,7 +27,7 @@ impl Chat {
             up.stream,
             &up.head,
             &up.leftover,
-            &ServerOptions::with_max_message(MAX_MESSAGE),
+            &AcceptConfig::with_max_message(MAX_MESSAGE),
         ) else {
             return;
         };

@@ -66,7 +66,7 @@ impl Ticker {
                 up.stream,
                 &up.head,
                 &up.leftover,
-                &websocket::ServerOptions::with_max_message(4096),
+                &websocket::AcceptConfig::with_max_message(4096),
             ) else {
                 return;
             };

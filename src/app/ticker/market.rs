@@ -21,13 +21,13 @@ pub(super) fn step(price: f64, open: f64, unit: f64) -> f64 {
 }
 
 /// A small, fast pseudo-random generator (xorshift64*), seeded from the OS.
-/// Plenty for simulated prices; never for keys (see `src/entropy.rs`).
+/// Plenty for simulated prices; never for keys (see `src/random.rs`).
 pub(super) struct XorShift(u64);
 
 impl XorShift {
     pub(super) fn seeded() -> XorShift {
         let mut seed = [0u8; 8];
-        crate::entropy::fill(&mut seed);
+        crate::random::fill(&mut seed);
         XorShift(u64::from_le_bytes(seed) | 1)
     }
 
