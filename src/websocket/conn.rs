@@ -8,7 +8,7 @@
 //!
 //! - the [`Reader`] owns one handle of the socket and the receiving state;
 //! - the [`Writer`] (cloneable) shares the other handle behind a mutex,
-//!   together with the close state.
+//!   together with the closing handshake's state ([`super::close`]).
 //!
 //! The reader must sometimes write: a pong for every ping (§5.5.2), a close
 //! frame in reply to the peer's (§5.5.1), a close frame with an error code
@@ -21,6 +21,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::close::{Closing, Reaction, TcpEnd};
 use super::config::{Config, Role};
 use super::decode::{Decoder, WireStats};
 use super::encode::Encoder;
@@ -29,23 +30,11 @@ use super::frame::{FrameHeader, OpCode};
 use super::message::{CloseFrame, Message};
 use crate::socket::{drain, linger_close, time_left};
 
-/// Where the connection is in the closing handshake (§7), as the writing
-/// side sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum CloseState {
-    /// Messages flow both ways.
-    Open,
-    /// We sent a close frame and wait for the peer's; we may send nothing more.
-    CloseSent,
-    /// The handshake finished or the connection failed.
-    Closed,
-}
-
 #[derive(Debug)]
 struct WriteSide {
     stream: TcpStream,
     encoder: Encoder,
-    state: CloseState,
+    closing: Closing,
 }
 
 impl WriteSide {
@@ -59,7 +48,7 @@ impl WriteSide {
         if let Err(e) = result {
             // Part of a frame may have left: the stream can no longer be
             // trusted to be at a frame boundary. Give up on the connection.
-            self.state = CloseState::Closed;
+            self.closing.broken();
             let _ = self.stream.shutdown(Shutdown::Both);
             // A write timeout must not look like a read timeout, which
             // callers treat as "still connected, read again".
@@ -71,11 +60,10 @@ impl WriteSide {
         Ok(())
     }
 
-    fn check_open(&self) -> Result<()> {
-        match self.state {
-            CloseState::Open => Ok(()),
-            CloseState::CloseSent => Err(Error::AlreadyClosing),
-            CloseState::Closed => Err(Error::ConnectionClosed),
+    /// Writes the close frame a [`Reaction`] calls for, if any.
+    fn send_close(&mut self, reaction: &Reaction) {
+        if let Some(payload) = &reaction.send {
+            let _ = self.write_frame(true, OpCode::Close, payload);
         }
     }
 }
@@ -103,7 +91,7 @@ impl Writer {
     /// [`Error::AlreadyClosing`].
     pub fn send(&self, message: Message) -> Result<()> {
         let mut side = self.lock();
-        side.check_open()?;
+        side.closing.check_send()?;
         let side = &mut *side;
         let bytes = side.encoder.message(&message)?;
         let result = side.stream.write_all(bytes);
@@ -113,7 +101,7 @@ impl Writer {
                 "close sent: {}",
                 frame.as_ref().map_or("(no code)".to_string(), |f| f.to_string())
             );
-            side.state = CloseState::CloseSent;
+            side.closing.sent_close();
         }
         Ok(())
     }
@@ -150,7 +138,7 @@ impl Writer {
             ));
         }
         let mut side = self.lock();
-        side.check_open()?;
+        side.closing.check_send()?;
         side.write_frame(fin, opcode, payload)
     }
 
@@ -163,7 +151,7 @@ impl Writer {
             return Err(Error::InvalidMessage("pre-encoded frames are unmasked: servers only"));
         }
         let mut side = self.lock();
-        side.check_open()?;
+        side.closing.check_send()?;
         if log::log_enabled!(log::Level::Trace) {
             trace_encoded(frames);
         }
@@ -173,7 +161,7 @@ impl Writer {
 
     /// Whether the connection can still send messages.
     pub fn is_open(&self) -> bool {
-        self.lock().state == CloseState::Open
+        self.lock().closing.is_open()
     }
 
     /// Sets the socket's write timeout. A write that times out closes the
@@ -190,7 +178,7 @@ impl Writer {
     pub fn abort(&self) {
         let _ = self.socket.shutdown(Shutdown::Both);
         if let Ok(mut side) = self.side.try_lock() {
-            side.state = CloseState::Closed;
+            side.closing.broken();
         }
     }
 }
@@ -216,7 +204,6 @@ pub struct Reader {
     stream: TcpStream,
     decoder: Decoder,
     writer: Writer,
-    role: Role,
     close_timeout: Duration,
     done: bool,
 }
@@ -240,7 +227,7 @@ impl Reader {
             Ok(Message::Ping(payload)) => {
                 let mut side = self.writer.lock();
                 // After our close frame no pong may be sent; ignore then.
-                if side.state == CloseState::Open {
+                if side.closing.is_open() {
                     if let Err(e) = side.write_frame(true, OpCode::Pong, &payload) {
                         // The write side closed the connection: so is this side.
                         self.done = true;
@@ -258,62 +245,52 @@ impl Reader {
             Err(Error::Protocol(e)) => {
                 self.done = true;
                 log::debug!("failing the connection: {e}");
-                self.fail(CloseFrame::new(e.close_code(), e.to_string()));
+                let reaction = {
+                    let mut side = self.writer.lock();
+                    let reaction = side.closing.fail(&e);
+                    side.send_close(&reaction);
+                    reaction
+                };
+                self.end_tcp(reaction.tcp);
                 Err(Error::Protocol(e))
             }
             Err(e) if e.is_timeout() => Err(e),
             Err(e) => {
                 self.done = true;
-                self.writer.lock().state = CloseState::Closed;
+                self.writer.lock().closing.broken();
                 Err(e)
             }
         }
     }
 
     /// The peer's close frame arrived: reply if we have not closed yet, then
-    /// end TCP the way §7.1.1 asks: "the server SHOULD close the underlying
-    /// TCP connection first", the client waits for that.
+    /// end TCP the way §7.1.1 asks.
     fn on_close(&mut self, frame: Option<&CloseFrame>) {
         log::debug!(
             "close received: {}",
             frame.map_or("(no code)".to_string(), |f| f.to_string())
         );
-        {
+        let reaction = {
             let mut side = self.writer.lock();
-            if side.state == CloseState::Open {
-                // Echo the status code (§5.5.1); no code in, none out.
-                let reply = frame.map(|f| f.code.0.to_be_bytes().to_vec()).unwrap_or_default();
-                let _ = side.write_frame(true, OpCode::Close, &reply);
-            }
-            side.state = CloseState::Closed;
-        }
-        match self.role {
-            Role::Server => {
+            let reaction = side.closing.received_close(frame);
+            side.send_close(&reaction);
+            reaction
+        };
+        self.end_tcp(reaction.tcp);
+    }
+
+    /// Ends TCP as the closing handshake decided.
+    fn end_tcp(&self, how: TcpEnd) {
+        match how {
+            TcpEnd::CloseFirst => {
                 let _ = self.stream.shutdown(Shutdown::Write);
             }
-            Role::Client => {
-                // The server closes TCP first: wait for its FIN.
+            TcpEnd::AwaitPeer => {
                 drain(&self.stream, self.close_timeout);
                 let _ = self.stream.shutdown(Shutdown::Both);
             }
+            TcpEnd::Linger => linger_close(&self.stream, self.close_timeout),
         }
-    }
-
-    /// Fails the connection (§7.1.7): send a close frame with the error's
-    /// code if we still may, then close TCP without waiting for the
-    /// handshake to finish. Before the final close, unread input is
-    /// drained for a moment, so the kernel does not answer it with a reset
-    /// that could destroy our close frame in flight.
-    fn fail(&mut self, frame: CloseFrame) {
-        {
-            let mut side = self.writer.lock();
-            if side.state == CloseState::Open {
-                let payload = frame.to_payload();
-                let _ = side.write_frame(true, OpCode::Close, &payload);
-            }
-            side.state = CloseState::Closed;
-        }
-        linger_close(&self.stream, self.close_timeout);
     }
 
     /// What the last data message cost on the wire (frames, header bytes,
@@ -367,7 +344,7 @@ impl WebSocket {
             side: Arc::new(Mutex::new(WriteSide {
                 stream: write_stream,
                 encoder: Encoder::new(role),
-                state: CloseState::Open,
+                closing: Closing::new(role),
             })),
             role,
         };
@@ -377,7 +354,6 @@ impl WebSocket {
                 stream,
                 decoder: Decoder::new(role, config, leftover),
                 writer: writer.clone(),
-                role,
                 close_timeout: config.close_timeout,
                 done: false,
             },

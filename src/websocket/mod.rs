@@ -13,6 +13,7 @@
 //! | [`decode`] | §5.4-§5.6, §8 | bytes to messages: fragments, UTF-8, limits |
 //! | [`encode`] | §5.3, §5.6 | messages to bytes, masked by clients |
 //! | [`message`] | §5.6, §7.4 | messages and close codes |
+//! | [`close`] | §7 | the closing handshake as a state machine, without a socket |
 //! | [`conn`] | §5.5, §7 | the connection: ping/pong, closing, split halves |
 //! | [`client`] | §4.1 | connecting to a `ws://` URL |
 //!
@@ -30,6 +31,7 @@
 //! ```
 
 pub mod client;
+pub mod close;
 pub mod config;
 pub mod conn;
 pub mod decode;
