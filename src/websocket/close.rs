@@ -16,10 +16,33 @@
 //! underlying TCP connection first" and the client waits for that (§7.1.1).
 //! A connection failed for a violation is closed at once, with a lingering
 //! close so the close frame is not lost to a reset (§7.1.7).
+//!
+//! A close frame's payload is read by [`parse_close`]: a status code and a
+//! UTF-8 reason, or nothing.
 
 use super::config::Role;
 use super::error::{Error, ProtocolError, Result};
-use super::message::CloseFrame;
+use super::message::{CloseCode, CloseFrame};
+
+/// Decodes a close frame's payload (§5.5.1): empty, or a 2-byte code and a
+/// UTF-8 reason.
+pub fn parse_close(payload: &[u8]) -> Result<Option<CloseFrame>, ProtocolError> {
+    match payload {
+        [] => Ok(None),
+        [_] => Err(ProtocolError::CloseFrameTooShort),
+        [hi, lo, reason @ ..] => {
+            let code = CloseCode(u16::from_be_bytes([*hi, *lo]));
+            if !code.is_valid_on_wire() {
+                return Err(ProtocolError::InvalidCloseCode(code.0));
+            }
+            let reason = std::str::from_utf8(reason).map_err(|_| ProtocolError::InvalidUtf8)?;
+            Ok(Some(CloseFrame {
+                code,
+                reason: reason.to_string(),
+            }))
+        }
+    }
+}
 
 /// Where the connection is in the closing handshake.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,7 +165,7 @@ mod tests {
     use crate::websocket::decode::Decoder;
     use crate::websocket::encode::Encoder;
     use crate::websocket::frame::OpCode;
-    use crate::websocket::message::{CloseCode, Message};
+    use crate::websocket::message::Message;
 
     /// What `role` reads from `wire`.
     fn read(role: Role, wire: &[u8]) -> Result<Message> {

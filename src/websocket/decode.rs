@@ -13,10 +13,11 @@
 
 use std::io::{self, Read};
 
+use super::close::parse_close;
 use super::config::{Config, Role};
 use super::error::{Error, ProtocolError, Result};
 use super::frame::{apply_mask, FrameHeader, OpCode, MAX_HEADER_LEN};
-use super::message::{CloseCode, CloseFrame, Message};
+use super::message::Message;
 use super::utf8::Utf8Validator;
 
 /// Size of the read buffer that frame headers (and small frames) go through.
@@ -280,30 +281,11 @@ fn read_some<R: Read>(stream: &mut R, buf: &mut [u8]) -> Result<usize> {
     }
 }
 
-/// Decodes a close frame's payload (§5.5.1): empty, or a 2-byte code and a
-/// UTF-8 reason.
-pub fn parse_close(payload: &[u8]) -> Result<Option<CloseFrame>, ProtocolError> {
-    match payload {
-        [] => Ok(None),
-        [_] => Err(ProtocolError::CloseFrameTooShort),
-        [hi, lo, reason @ ..] => {
-            let code = CloseCode(u16::from_be_bytes([*hi, *lo]));
-            if !code.is_valid_on_wire() {
-                return Err(ProtocolError::InvalidCloseCode(code.0));
-            }
-            let reason = std::str::from_utf8(reason).map_err(|_| ProtocolError::InvalidUtf8)?;
-            Ok(Some(CloseFrame {
-                code,
-                reason: reason.to_string(),
-            }))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::websocket::encode::Encoder;
+    use crate::websocket::message::{CloseCode, CloseFrame};
 
     fn config() -> Config {
         Config {
