@@ -19,8 +19,10 @@
 //! | demos | [`app`] | JSON, the event log and polling, a REST resource, the chat and the ticker (pages compiled in) | `chat`, `ticker`, `http_server`, `push_vs_poll` |
 //! | aids | [`observe`], [`random`] | hex dumps, timelines, byte-counting relay; OS randomness and masking keys | `duplex`, `push_vs_poll`, `frame_anatomy` |
 //!
-//! The map from each claim of the notes to its module, example and test is
-//! in `docs/README.md`.
+//! Each layer uses only the layers below it, and each folder opens with a
+//! map. `docs/architecture.md` follows one chat message through every
+//! layer and lists where each concept lives; `docs/README.md` maps each
+//! claim of the notes to its module, example and test.
 //!
 //! Conventions: protocol logic works on byte slices and `impl Read` so it
 //! is testable without sockets; peer input never panics, never grows a
