@@ -5,8 +5,8 @@
 //! cargo run --release --example push_vs_poll -- [--events N] [--interval-ms MS] [--poll-ms MS]
 //! ```
 //!
-//! This is the notes' central argument (`000_f4712f4299a15c52.txt`,
-//! `002_16f43eb7968fc798.txt`, `003_bd157fac5e3bdbfa.txt`): polling wastes
+//! This is the notes' central argument ("TCP与WebSocket的区别", "WebSocket示例",
+//! "HTTP、TCP与UDP、Socket与Websocket之间的联系与区别"): polling wastes
 //! requests and header bytes and adds delay; push does not. Instead of
 //! asserting it, this example counts.
 //!

@@ -5,7 +5,7 @@
 //! cargo run --example stream_vs_message
 //! ```
 //!
-//! Note `000_f4712f4299a15c52.txt` lists "messages vs byte stream" as a core
+//! The note "TCP与WebSocket的区别" lists "messages vs byte stream" as a core
 //! difference between WebSocket and TCP. This example shows why that
 //! matters, on real sockets:
 //!

@@ -21,7 +21,8 @@
 //! [`ServerHandle`] that stops accepting and joins the connection threads.
 //!
 //! Mirrors the notes' description of sockets as the API between the
-//! application and TCP (`003_bd157fac5e3bdbfa.txt`, `004_0c69f9538d9e3a3e.txt`).
+//! application and TCP ("HTTP、TCP与UDP、Socket与Websocket之间的联系与区别",
+//! "http-socket-websocket").
 //!
 //! ```no_run
 //! use std::io::{Read, Write};

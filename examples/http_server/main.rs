@@ -7,7 +7,7 @@
 //! One thread per connection (the shared loop in `src/server.rs`), a request
 //! parser with limits, keep-alive and pipelining (`src/http/serve.rs`), a
 //! router with 404/405/501 (`src/http/router.rs`), a REST resource with
-//! short and long polling (`src/http/api.rs`). Every response carries
+//! short and long polling (`src/app/messages.rs`). Every response carries
 //! `X-Request-Head-Bytes` and `X-Response-Head-Bytes`: the header weight of
 //! that exchange, counted by the server. It prints its routes with commands
 //! to paste, and runs until Ctrl-C.

@@ -2,7 +2,7 @@
 //! long polling.
 //!
 //! Before WebSocket, a page that wanted news from the server had to ask for
-//! it (note `002_16f43eb7968fc798.txt`, "轮询" and "长轮询"):
+//! it (the note "WebSocket示例", "轮询" and "长轮询"):
 //!
 //! - **short polling**: ask every few seconds, "anything after event N?"; the
 //!   server answers at once, usually "no". Latency is up to one interval, and

@@ -10,8 +10,8 @@
 //! | `GET /api/messages/poll?since=N&wait=S` | held until a message newer than N exists (200) or S seconds pass (204); S ≤ 30 (long polling); without `since`, waits for the next new message; ends early (204) when the client disconnects |
 //! | `GET /api/messages/poll?since=N`, N newer than any message | 200 at once with every kept message: N came from an earlier run of the server |
 //!
-//! The methods carry the intent and the URL names the thing (REST; note
-//! `000_f4712f4299a15c52.txt`). Status codes follow RFC 9110 §15: 201 with a
+//! The methods carry the intent and the URL names the thing (REST; the note
+//! "TCP与WebSocket的区别"). Status codes follow RFC 9110 §15: 201 with a
 //! `Location` for a created resource (§15.3.2), 204 when there is nothing to
 //! send (§15.3.5), 404 for an id that does not exist (§15.5.5), 415 for a
 //! body type the resource does not take (§15.5.16).

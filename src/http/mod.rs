@@ -3,7 +3,7 @@
 //! HTTP is text on a TCP connection: the client writes a request, the server
 //! writes one response, and only then may the client's next request be
 //! answered. That turn-taking is what the notes call half duplex
-//! (`001_bc663211a4f1f280.txt`): the *protocol* takes turns even though the
+//! ("为什么有了HTTP，还需要WebSocket协议？"): the *protocol* takes turns even though the
 //! TCP connection under it could carry both directions at once. A WebSocket
 //! connection begins life as one of these requests (RFC 6455 §4.1), which is
 //! why the WebSocket handshake in this crate reuses this parser.

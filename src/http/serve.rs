@@ -4,7 +4,7 @@
 //! HTTP/1.0 opened a TCP connection per request and closed it after the
 //! response (unless the client asked for `keep-alive`); HTTP/1.1 keeps it
 //! open by default so the next request skips the TCP handshake (RFC 9112
-//! §9.3). Notes `000_f4712f4299a15c52.txt` and `004_0c69f9538d9e3a3e.txt`
+//! §9.3). The notes "TCP与WebSocket的区别" and "http-socket-websocket"
 //! call HTTP a "short connection" protocol: that is the 1.0 default, not
 //! HTTP's nature (`docs/01-why-websocket.md`).
 //!

@@ -1,8 +1,8 @@
 //! TCP as `std::net` shows it: a reliable, ordered, full-duplex byte stream
 //! between two sockets, set up by the kernel's three-way handshake.
 //!
-//! Mirrors the TCP parts of notes `000_f4712f4299a15c52.txt`,
-//! `002_16f43eb7968fc798.txt` and `003_bd157fac5e3bdbfa.txt`; RFC 9293.
+//! Mirrors the TCP parts of the notes "TCP与WebSocket的区别", "WebSocket示例"
+//! and "HTTP、TCP与UDP、Socket与Websocket之间的联系与区别"; RFC 9293.
 //! What each claim looks like from user space, and where it is shown:
 //!
 //! | claim | shown by |

@@ -1,7 +1,7 @@
 //! A WebSocket connection on a `TcpStream`, whole or split in two halves.
 //!
 //! TCP is full duplex: the two directions of a connection are independent
-//! byte streams (`002_16f43eb7968fc798.txt` makes this point; `tests/transport.rs`
+//! byte streams (the note "WebSocket示例" makes this point; `tests/transport.rs`
 //! shows it). A blocking API hides that if reading and writing share one
 //! object behind one `&mut`: while a thread waits in `read`, nothing can be
 //! sent. [`WebSocket::split`] gives the two directions to two threads:

@@ -374,7 +374,8 @@ mod tests {
 
     #[test]
     fn accept_key_matches_the_example_in_the_notes() {
-        // 003_bd157fac5e3bdbfa.txt prints this request/response pair.
+        // The note "HTTP、TCP与UDP、Socket与Websocket之间的联系与区别" prints this
+        // request/response pair.
         assert_eq!(accept_key("xqBt3ImNzJbYqRINxEFlkg=="), "K7DJLdLooIwIG/MOpvWFB3y3FE8=");
     }
 

@@ -1,10 +1,9 @@
 //! WebSocket (RFC 6455) by hand: the opening handshake, frames, masking,
 //! fragmentation, ping/pong and the closing handshake.
 //!
-//! WebSocket is what the notes are about (`000_f4712f4299a15c52.txt` to
-//! `004_0c69f9538d9e3a3e.txt`): one HTTP request upgrades a TCP connection
-//! into a persistent, full-duplex channel of *messages*. The pieces, in the
-//! order a connection meets them:
+//! WebSocket is what the five study notes are about: one HTTP request
+//! upgrades a TCP connection into a persistent, full-duplex channel of
+//! *messages*. The pieces, in the order a connection meets them:
 //!
 //! | module | RFC 6455 | what |
 //! |---|---|---|

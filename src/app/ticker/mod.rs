@@ -1,7 +1,7 @@
 //! The stock ticker: server push, and nothing but.
 //!
 //! The notes name stock prices as the textbook case for server push
-//! (`000_f4712f4299a15c52.txt`, `002_16f43eb7968fc798.txt`): the data
+//! ("TCP与WebSocket的区别", "WebSocket示例"): the data
 //! changes on the server's schedule, not the reader's. A simulator thread
 //! moves a few prices by a small random step every [`Ticker::interval`] and
 //! publishes one JSON text message through the hub (`src/broadcast.rs`); the
