@@ -256,20 +256,23 @@ fn a_client_flooding_pings_without_reading_pongs_is_dropped_at_the_write_timeout
     flood.join().unwrap();
 }
 
+/// Accepts one connection and reads the client's request (its first 1 KiB).
+fn take_request(listener: &std::net::TcpListener) -> TcpStream {
+    let (mut s, _) = listener.accept().unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let _ = s.read(&mut [0u8; 1024]);
+    s
+}
+
 #[test]
 fn the_client_says_plainly_when_the_server_hangs_up_or_stays_silent_before_answering() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let server = thread::spawn(move || {
         // First connection: read the request, hang up without a word.
-        let (mut s, _) = listener.accept().unwrap();
-        s.set_read_timeout(Some(WAIT)).unwrap();
-        let _ = s.read(&mut [0u8; 1024]);
-        drop(s);
+        drop(take_request(&listener));
         // Second: read the request, say nothing until the client gives up.
-        let (mut s, _) = listener.accept().unwrap();
-        s.set_read_timeout(Some(WAIT)).unwrap();
-        let _ = s.read(&mut [0u8; 1024]);
+        let mut s = take_request(&listener);
         let _ = s.read(&mut [0u8; 1024]);
     });
     let url = format!("ws://{addr}/");
@@ -295,9 +298,7 @@ fn a_server_trickling_its_101_byte_by_byte_is_given_up_at_the_handshake_timeout(
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let server = thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        s.set_read_timeout(Some(WAIT)).unwrap();
-        let _ = s.read(&mut [0u8; 1024]);
+        let mut s = take_request(&listener);
         // One byte every 50 ms of a valid head that never ends: never a
         // long silence, but never done either.
         let started = Instant::now();
