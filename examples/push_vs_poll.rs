@@ -5,8 +5,8 @@
 //! cargo run --release --example push_vs_poll -- [--events N] [--interval-ms MS] [--poll-ms MS]
 //! ```
 //!
-//! This is the notes' central argument (`000_f4712f4299a15c52.txt`,
-//! `002_16f43eb7968fc798.txt`, `003_bd157fac5e3bdbfa.txt`): polling wastes
+//! This is the notes' central argument ("TCP与WebSocket的区别", "WebSocket示例",
+//! "HTTP、TCP与UDP、Socket与Websocket之间的联系与区别"): polling wastes
 //! requests and header bytes and adds delay; push does not. Instead of
 //! asserting it, this example counts.
 //!
@@ -14,7 +14,7 @@
 //!   `/ws` endpoint on the broadcast hub. A publisher thread emits N events
 //!   (default 40), one every `--interval-ms` (default 100 ms), into both.
 //! - Three clients run at the same time, each through its own
-//!   [`CountingRelay`](wirelab::wire::CountingRelay), a TCP relay that
+//!   [`CountingRelay`](wirelab::observe::CountingRelay), a TCP relay that
 //!   counts every byte at the socket in each direction: a short poller
 //!   (`GET …/poll?since=N` every `--poll-ms`, default 250 ms), a long poller
 //!   (`…&wait=10`, asks again as soon as it is answered), and a WebSocket
@@ -34,12 +34,12 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use wirelab::app::json;
+use wirelab::app::messages::MessageApi;
 use wirelab::broadcast::{serve_subscriber, Hub, SubscriberConfig};
-use wirelab::http::api::MessageApi;
-use wirelab::http::json;
 use wirelab::http::{read_response_head, HttpServer, Limits, Router};
-use wirelab::websocket::{self, Message, ServerOptions};
-use wirelab::wire::CountingRelay;
+use wirelab::observe::CountingRelay;
+use wirelab::websocket::{self, AcceptConfig, Message};
 
 struct Options {
     events: usize,
@@ -179,7 +179,7 @@ fn main() {
     api.mount(&mut router);
     let ws_hub = hub.clone();
     router.upgrade("/ws", move |up| {
-        if let Ok(ws) = websocket::upgrade(up.stream, &up.head, &up.leftover, &ServerOptions::default()) {
+        if let Ok(ws) = websocket::upgrade(up.stream, &up.head, &up.leftover, &AcceptConfig::default()) {
             serve_subscriber(ws, &ws_hub, &SubscriberConfig::default(), |_| Ok(()), |_| {});
         }
     });
