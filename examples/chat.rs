@@ -13,17 +13,19 @@
 //! the bodies. Newcomers get the last 50 events; closing a tab (even by
 //! killing the browser) is announced as a leave.
 //!
-//! How it is built: `src/chat/mod.rs` (routes, event log, join/leave),
-//! `src/broadcast.rs` (the hub thread, one reader and one writer thread per
-//! WebSocket), `src/http/` (the page, the polling API), `src/websocket/`
-//! (the Upgrade on `/ws`). Runs until Ctrl-C.
+//! How it is built: `src/app/chat/` (routes, event log, presence, the
+//! WebSocket session, the polling API), `src/broadcast.rs` (the hub thread,
+//! one reader and one writer thread per WebSocket), `src/http/` (serving the
+//! page and the polling requests), `src/websocket/` (the Upgrade on `/ws`);
+//! `docs/architecture.md` follows one message through all of them. Runs
+//! until Ctrl-C.
 
 use wirelab::broadcast::SubscriberConfig;
 
 fn main() {
     wirelab::init_logging();
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8080".to_string());
-    let (server, _chat) = match wirelab::chat::spawn(&addr, SubscriberConfig::default()) {
+    let (server, _chat) = match wirelab::app::chat::spawn(&addr, SubscriberConfig::default()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("chat: cannot listen on {addr}: {e}");

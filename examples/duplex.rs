@@ -5,7 +5,7 @@
 //! cargo run --example duplex
 //! ```
 //!
-//! Note `002_16f43eb7968fc798.txt` explains the three with a radio, a
+//! The note "WebSocket示例" explains the three with a radio, a
 //! walkie-talkie and a phone call. Here each one runs for real:
 //!
 //! 1. **Simplex (radio)**: UDP datagrams from a sender to a receiver that has
@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use wirelab::wire::Timeline;
+use wirelab::observe::Timeline;
 
 const STEP: Duration = Duration::from_millis(40);
 

@@ -20,7 +20,7 @@
 use wirelab::websocket::frame::{encode_frame, FrameHeader, OpCode};
 
 fn main() {
-    let mut masks = wirelab::entropy::MaskKeys::new();
+    let mut masks = wirelab::random::MaskKeys::new();
     let samples: Vec<(&str, OpCode, Vec<u8>)> = vec![
         ("text \"Hello\"", OpCode::Text, b"Hello".to_vec()),
         ("empty ping", OpCode::Ping, Vec::new()),

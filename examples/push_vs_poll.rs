@@ -5,16 +5,17 @@
 //! cargo run --release --example push_vs_poll -- [--events N] [--interval-ms MS] [--poll-ms MS]
 //! ```
 //!
-//! This is the central argument of three of the study notes (see
-//! `docs/README.md`): polling wastes requests and header bytes and adds
-//! delay; push does not. Instead of asserting it, this example counts.
+//! This is the notes' central argument ("TCP与WebSocket的区别", "WebSocket示例",
+//! "HTTP、TCP与UDP、Socket与Websocket之间的联系与区别"): polling wastes
+//! requests and header bytes and adds delay; push does not. Instead of
+//! asserting it, this example counts.
 //!
 //! - One in-process server: the REST/polling API of `http_server` and a
 //!   `/ws` endpoint on the broadcast hub. A publisher thread emits N events
 //!   (default 40), one at a random moment in each `--interval-ms` (default
 //!   100 ms), into both.
 //! - Three clients run at the same time, each through its own
-//!   [`CountingRelay`](wirelab::wire::CountingRelay), a TCP relay that
+//!   [`CountingRelay`](wirelab::observe::CountingRelay), a TCP relay that
 //!   counts every byte at the socket in each direction: a short poller
 //!   (`GET …/poll?since=N` every `--poll-ms`, default 250 ms), a long poller
 //!   (`…&wait=10`, asks again as soon as it is answered), and a WebSocket
@@ -34,12 +35,12 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use wirelab::app::json;
+use wirelab::app::messages::MessageApi;
 use wirelab::broadcast::{serve_subscriber, Hub, SubscriberConfig};
-use wirelab::http::api::MessageApi;
-use wirelab::http::json;
 use wirelab::http::{read_response_head, HttpServer, Limits, Router};
-use wirelab::websocket::{self, Message, ServerOptions};
-use wirelab::wire::CountingRelay;
+use wirelab::observe::CountingRelay;
+use wirelab::websocket::{self, AcceptConfig, Message};
 
 struct Options {
     events: usize,
@@ -179,7 +180,7 @@ fn main() {
     api.mount(&mut router);
     let ws_hub = hub.clone();
     router.upgrade("/ws", move |up| {
-        if let Ok(ws) = websocket::upgrade(up.stream, &up.head, &up.leftover, &ServerOptions::default()) {
+        if let Ok(ws) = websocket::upgrade(up.stream, &up.head, &up.leftover, &AcceptConfig::default()) {
             serve_subscriber(ws, &ws_hub, &SubscriberConfig::default(), |_| Ok(()), |_| {});
         }
     });
@@ -213,7 +214,7 @@ fn main() {
             let start = Instant::now();
             for seq in 0..n {
                 let mut r = [0u8; 4];
-                wirelab::entropy::fill(&mut r);
+                wirelab::random::fill(&mut r);
                 let at = o
                     .interval
                     .mul_f64(seq as f64 + f64::from(u32::from_le_bytes(r)) / f64::from(u32::MAX));

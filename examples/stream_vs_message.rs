@@ -5,7 +5,7 @@
 //! cargo run --example stream_vs_message
 //! ```
 //!
-//! Note `000_f4712f4299a15c52.txt` lists "messages vs byte stream" as a core
+//! The note "TCP与WebSocket的区别" lists "messages vs byte stream" as a core
 //! difference between WebSocket and TCP. This example shows why that
 //! matters, on real sockets:
 //!
@@ -22,7 +22,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream, UdpSocket};
 use std::thread;
 
-use wirelab::websocket::{self, Message, ServerOptions};
+use wirelab::websocket::{self, Message};
 
 fn tcp_pair() -> (TcpStream, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -99,7 +99,7 @@ fn main() {
     let addr = listener.local_addr().unwrap();
     let server = thread::spawn(move || {
         let (stream, _) = listener.accept().unwrap();
-        let mut ws = websocket::accept(stream, &ServerOptions::default()).unwrap();
+        let mut ws = websocket::accept(stream).unwrap();
         ws.send(Message::text("hello ")).unwrap();
         ws.send(Message::text("world")).unwrap();
         let _ = ws.read();

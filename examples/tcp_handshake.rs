@@ -5,7 +5,7 @@
 //! cargo run --example tcp_handshake
 //! ```
 //!
-//! Note `003_bd157fac5e3bdbfa.txt` describes SYN, SYN-ACK, ACK. A program
+//! The note "HTTP、TCP与UDP、Socket与Websocket之间的联系与区别" describes SYN, SYN-ACK, ACK. A program
 //! never sends those segments itself: `connect()` asks the kernel to, and
 //! the *server's* kernel answers on its own, before the server program calls
 //! `accept()`. This example shows it step by step:

@@ -19,7 +19,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:8081".to_string());
     let interval = args.next().and_then(|s| s.parse().ok()).unwrap_or(250u64);
-    let (server, _ticker) = match wirelab::ticker::spawn(&addr, Duration::from_millis(interval.max(10))) {
+    let (server, _ticker) = match wirelab::app::ticker::spawn(&addr, Duration::from_millis(interval.max(10))) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("ticker: cannot listen on {addr}: {e}");

@@ -17,7 +17,7 @@
 use std::time::Duration;
 
 use wirelab::server::{Server, ServerConfig};
-use wirelab::websocket::{self, CloseCode, CloseFrame, Error, Message, ServerOptions};
+use wirelab::websocket::{self, AcceptConfig, CloseCode, CloseFrame, Error, Message};
 
 /// A connection silent this long is closed with 1001 (going away).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -38,9 +38,9 @@ fn main() {
     println!("  or:  RUST_LOG=trace cargo run --example ws_echo   (every frame's fields)");
     println!("  Ctrl-C to stop");
 
-    let options = ServerOptions::default();
+    let options = AcceptConfig::default();
     server.run(move |stream, info| {
-        let mut ws = match websocket::accept(stream, &options) {
+        let mut ws = match websocket::accept_with(stream, &options) {
             Ok(ws) => ws,
             Err(e) => {
                 log::info!("{info}: handshake failed: {e}");

@@ -36,8 +36,8 @@ use std::time::Duration;
 
 use crossbeam_channel::{bounded, select, tick, unbounded, Receiver, Sender, TrySendError};
 
+use crate::websocket::decode::WireStats;
 use crate::websocket::frame::{server_frame, OpCode};
-use crate::websocket::protocol::WireStats;
 use crate::websocket::{CloseCode, CloseFrame, Error, Message, WebSocket, Writer};
 
 /// How long a client may stay silent (no message, no pong) before it is
@@ -405,9 +405,9 @@ pub fn spawn_relay(
     let hub = Hub::start();
     let bound = crate::server::Server::bind(addr, server)?;
     let relay_hub = hub.clone();
-    let options = crate::websocket::ServerOptions::default();
+    let options = crate::websocket::AcceptConfig::default();
     let handle = bound.spawn(move |stream, info| {
-        let ws = match crate::websocket::accept(stream, &options) {
+        let ws = match crate::websocket::accept_with(stream, &options) {
             Ok(ws) => ws,
             Err(e) => {
                 log::info!("{info}: handshake failed: {e}");

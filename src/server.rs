@@ -21,7 +21,8 @@
 //! [`ServerHandle`] that stops accepting and joins the connection threads.
 //!
 //! Mirrors the notes' description of sockets as the API between the
-//! application and TCP (`003_bd157fac5e3bdbfa.txt`, `004_0c69f9538d9e3a3e.txt`).
+//! application and TCP ("HTTP、TCP与UDP、Socket与Websocket之间的联系与区别",
+//! "http-socket-websocket").
 //!
 //! ```no_run
 //! use std::io::{Read, Write};
@@ -43,7 +44,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -52,6 +53,8 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Sender, TrySendError};
+
+use crate::socket::answer_and_close;
 
 /// Default cap on concurrent connections.
 ///
@@ -440,8 +443,6 @@ struct Refuser {
 impl Refuser {
     /// At most this many refusals wait; past that, a refused socket is just closed.
     const QUEUE: usize = 64;
-    /// How long a refused connection may take to read the refusal.
-    const LINGER: Duration = Duration::from_millis(500);
 
     fn start(config: &ServerConfig) -> Refuser {
         let (tx, rx) = bounded::<TcpStream>(Self::QUEUE);
@@ -451,7 +452,8 @@ impl Refuser {
             .stack_size(DEFAULT_STACK_SIZE)
             .spawn(move || {
                 for stream in rx {
-                    refuse(stream, &message);
+                    // FIN first, then drain: the refusal is not lost to a reset.
+                    let _ = answer_and_close(&stream, &message);
                 }
             });
         if let Err(e) = spawned {
@@ -466,37 +468,6 @@ impl Refuser {
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 log::debug!("refusal queue full: closing without a message");
             }
-        }
-    }
-}
-
-/// Writes `message`, then closes gracefully: FIN first, then read (and
-/// discard) whatever the peer already sent, so the kernel does not answer
-/// unread data with a RST that could destroy the message in flight.
-fn refuse(mut stream: TcpStream, message: &[u8]) {
-    let _ = stream.set_write_timeout(Some(Refuser::LINGER));
-    let _ = stream.set_read_timeout(Some(Refuser::LINGER));
-    if stream.write_all(message).is_err() {
-        return;
-    }
-    let _ = stream.shutdown(Shutdown::Write);
-    drain(&mut stream, Refuser::LINGER);
-}
-
-/// Reads and discards until EOF, an error, or `within` has passed. Used
-/// before closing a socket whose peer may still be sending ("lingering
-/// close"), so that our last bytes are not lost to a TCP reset.
-pub fn drain(stream: &mut TcpStream, within: Duration) {
-    let deadline = Instant::now() + within;
-    let mut sink = [0u8; 4096];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
-            return;
-        }
-        match stream.read(&mut sink) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
         }
     }
 }

@@ -4,7 +4,7 @@
 //! `send_to` is one packet with an 8-byte header (source port, destination
 //! port, length, checksum), delivered whole or not at all, with no
 //! handshake, no acknowledgement, no retransmission and no ordering between
-//! datagrams. Note `003_bd157fac5e3bdbfa.txt` compares the two (TCP like a
+//! datagrams. The note "HTTP、TCP与UDP、Socket与Websocket之间的联系与区别" compares the two (TCP like a
 //! phone call, UDP like a text message); `tests/transport.rs` checks the
 //! user-visible parts:
 //!

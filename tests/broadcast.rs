@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use wirelab::app::json;
 use wirelab::broadcast::{spawn_relay, SubscriberConfig};
-use wirelab::http::json;
 use wirelab::server::ServerConfig;
 use wirelab::websocket::frame::OpCode;
 use wirelab::websocket::handshake::{client_request, generate_key};
@@ -291,7 +291,7 @@ fn kind_and_nick(v: &json::Value) -> (String, String) {
 
 #[test]
 fn a_chat_leave_is_announced_when_a_client_disconnects_abruptly() {
-    let (server, _chat) = wirelab::chat::spawn("127.0.0.1:0", SubscriberConfig::default()).unwrap();
+    let (server, _chat) = wirelab::app::chat::spawn("127.0.0.1:0", SubscriberConfig::default()).unwrap();
     let url = format!("ws://{}/ws", server.local_addr());
     let mut alice = chat_join(&url, "alice");
     assert_eq!(kind_and_nick(&next_event(&mut alice)), ("join".into(), "alice".into()));
@@ -306,7 +306,7 @@ fn a_chat_leave_is_announced_when_a_client_disconnects_abruptly() {
 
 #[test]
 fn a_chat_message_carries_its_measured_frame_and_reaches_pollers_too() {
-    let (server, _chat) = wirelab::chat::spawn("127.0.0.1:0", SubscriberConfig::default()).unwrap();
+    let (server, _chat) = wirelab::app::chat::spawn("127.0.0.1:0", SubscriberConfig::default()).unwrap();
     let addr = server.local_addr();
     let mut alice = chat_join(&format!("ws://{addr}/ws"), "alice");
     next_event(&mut alice); // her own join
@@ -353,7 +353,7 @@ fn a_binary_message_to_the_text_only_hub_is_refused_with_1003() {
 
 #[test]
 fn the_ticker_pushes_ticks_without_being_asked() {
-    let (server, ticker) = wirelab::ticker::spawn("127.0.0.1:0", Duration::from_millis(20)).unwrap();
+    let (server, ticker) = wirelab::app::ticker::spawn("127.0.0.1:0", Duration::from_millis(20)).unwrap();
     let mut ws = client(&format!("ws://{}/ws", server.local_addr()));
     let hello = next_event(&mut ws);
     assert_eq!(hello.get("type").and_then(json::Value::as_str), Some("hello"));
@@ -372,7 +372,7 @@ fn the_ticker_pushes_ticks_without_being_asked() {
 
 #[test]
 fn the_chat_refuses_a_message_too_big_for_a_chat_with_1009() {
-    let (server, _chat) = wirelab::chat::spawn("127.0.0.1:0", SubscriberConfig::default()).unwrap();
+    let (server, _chat) = wirelab::app::chat::spawn("127.0.0.1:0", SubscriberConfig::default()).unwrap();
     let mut ws = chat_join(&format!("ws://{}/ws", server.local_addr()), "mallory");
     ws.send(Message::text("x".repeat(1 << 20))).unwrap();
     loop {
@@ -421,7 +421,7 @@ fn a_failed_chat_connection_keeps_its_close_code_while_others_keep_talking() {
     // does not reset TCP under the close frame. Meanwhile the hub keeps
     // fanning out to her (until her reader has left): that must not cut the
     // connection either.
-    let (server, chat) = wirelab::chat::spawn("127.0.0.1:0", SubscriberConfig::default()).unwrap();
+    let (server, chat) = wirelab::app::chat::spawn("127.0.0.1:0", SubscriberConfig::default()).unwrap();
     let addr = server.local_addr();
     let url = format!("ws://{addr}/ws");
     let mut mallory = silent_client(addr, "/ws");

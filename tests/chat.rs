@@ -5,9 +5,9 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use wirelab::app::chat::{self, MAX_NICK, MAX_TEXT};
+use wirelab::app::json;
 use wirelab::broadcast::SubscriberConfig;
-use wirelab::chat::{self, MAX_NICK, MAX_TEXT};
-use wirelab::http::json;
 use wirelab::websocket::{self, Message, WebSocket};
 
 const WAIT: Duration = Duration::from_secs(10);

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use wirelab::http::api::MessageApi;
+use wirelab::app::messages::MessageApi;
 use wirelab::http::{read_response_head, HttpConfig, HttpServer, Limits, Response, ResponseHead, Router};
 use wirelab::server::ServerHandle;
-use wirelab::websocket::{self, Message, ServerOptions};
+use wirelab::websocket::{self, AcceptConfig, Message};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -32,7 +32,7 @@ fn server_with(config: HttpConfig) -> (ServerHandle, Arc<MessageApi>) {
         .asset("/", "text/html", b"<h1>index</h1>")
         .get("/hello", |_| Response::text(200, "hello\n"))
         .upgrade("/ws", |up| {
-            let Ok(mut ws) = websocket::upgrade(up.stream, &up.head, &up.leftover, &ServerOptions::default()) else {
+            let Ok(mut ws) = websocket::upgrade(up.stream, &up.head, &up.leftover, &AcceptConfig::default()) else {
                 return;
             };
             while let Ok(m) = ws.read() {

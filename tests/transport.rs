@@ -245,12 +245,12 @@ fn udp_sends_without_a_connection_tcp_connect_is_refused() {
 
 #[test]
 fn websocket_frames_restore_the_boundaries_tcp_does_not_keep() {
-    use wirelab::websocket::{self, Message, ServerOptions};
+    use wirelab::websocket::{self, Message};
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let server = thread::spawn(move || {
         let (stream, _) = listener.accept().unwrap();
-        let mut ws = websocket::accept(stream, &ServerOptions::default()).unwrap();
+        let mut ws = websocket::accept(stream).unwrap();
         ws.set_read_timeout(Some(WAIT)).unwrap();
         ws.send(Message::text("hello ")).unwrap();
         ws.send(Message::text("world")).unwrap();

@@ -7,7 +7,7 @@
 //! One thread per connection (the shared loop in `src/server.rs`), a request
 //! parser with limits, keep-alive and pipelining (`src/http/serve.rs`), a
 //! router with 404/405/501 (`src/http/router.rs`), a REST resource with
-//! short and long polling (`src/http/api.rs`). Every response carries
+//! short and long polling (`src/app/messages.rs`). Every response carries
 //! `X-Request-Head-Bytes` and `X-Response-Head-Bytes`: the header weight of
 //! that exchange, counted by the server. It prints its routes with commands
 //! to paste, and runs until Ctrl-C.
@@ -17,7 +17,7 @@
 //! connection"), `--http1.0` (the server closes after the response), a long
 //! poll in one terminal and a POST in another (the poll returns at once).
 
-use wirelab::http::api::MessageApi;
+use wirelab::app::messages::MessageApi;
 use wirelab::http::{HttpConfig, HttpServer, Response, Router};
 
 const INDEX: &str = include_str!("index.html");

@@ -16,8 +16,9 @@
 
 use std::io::{BufRead, Read};
 
-use super::request::{parse_field, read_line, trim_eol, trim_ows};
-use super::{HttpError, Limits, RequestHead, Version};
+use super::error::HttpError;
+use super::head::{parse_field, read_line, trim_eol, trim_ows, Limits, Version};
+use super::request::RequestHead;
 
 /// Longest chunk-size line accepted (size, extensions, CRLF).
 const MAX_CHUNK_LINE: usize = 1024;
@@ -184,7 +185,7 @@ fn read_chunked<R: BufRead>(reader: &mut R, limits: &Limits) -> Result<Vec<u8>, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::read_head;
+    use crate::http::request::read_head;
 
     fn body_of(raw: &[u8], limits: &Limits) -> Result<Vec<u8>, HttpError> {
         let mut reader = raw;

@@ -10,8 +10,9 @@
 use std::io::{self, BufRead, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::request::{parse_version, read_fields, read_line, trim_eol};
-use super::{Headers, HttpError, Limits, Version};
+use super::error::HttpError;
+use super::head::{parse_version, read_fields, read_line, trim_eol, Limits, Version};
+use super::headers::Headers;
 
 /// A response: status code, header fields and body bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,6 +93,17 @@ impl Response {
     }
 }
 
+impl HttpError {
+    /// The error as a complete response, with `Connection: close`: after a
+    /// broken request the rest of the byte stream cannot be trusted to start
+    /// at a request boundary.
+    pub fn to_response(&self) -> Response {
+        let mut r = Response::text(self.status(), format!("{}\n", self));
+        r.headers.set("Connection", "close");
+        r
+    }
+}
+
 /// A parsed response head, as a client reads it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResponseHead {
@@ -106,7 +118,7 @@ pub struct ResponseHead {
 }
 
 /// Reads a response head (status line and header fields) with the same
-/// limits and line rules as [`super::read_head`] uses for requests.
+/// limits and line rules as [`super::request::read_head`] uses for requests.
 pub fn read_response_head<R: BufRead>(reader: &mut R, limits: &Limits) -> Result<ResponseHead, HttpError> {
     let mut line = Vec::new();
     let mut total =

@@ -1,6 +1,6 @@
 //! Routing: from method and path to the code that answers.
 //!
-//! REST in one sentence (note `000_f4712f4299a15c52.txt`): the URL names a
+//! REST in one sentence (the note "TCP与WebSocket的区别"): the URL names a
 //! resource, the method says what to do with it (RFC 9110 §9). A router is
 //! that sentence as a table. Matching a path finds the resource; if it exists
 //! but not for this method, the answer is `405 Method Not Allowed` with an
@@ -19,7 +19,8 @@ use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 
-use super::{RequestHead, Response};
+use super::request::RequestHead;
+use super::response::Response;
 use crate::server::ConnInfo;
 
 /// Methods this server knows. Any other gets `501 Not Implemented`.
@@ -380,7 +381,7 @@ mod tests {
         match found {
             Found::Route(Target::Handler(h), params) => {
                 let req = Request::new(
-                    crate::http::read_head(&mut &b"GET / HTTP/1.1\r\n\r\n"[..], &Default::default())
+                    crate::http::request::read_head(&mut &b"GET / HTTP/1.1\r\n\r\n"[..], &Default::default())
                         .unwrap()
                         .unwrap(),
                     vec![],

@@ -4,7 +4,7 @@
 //! HTTP/1.0 opened a TCP connection per request and closed it after the
 //! response (unless the client asked for `keep-alive`); HTTP/1.1 keeps it
 //! open by default so the next request skips the TCP handshake (RFC 9112
-//! §9.3). Notes `000_f4712f4299a15c52.txt` and `004_0c69f9538d9e3a3e.txt`
+//! §9.3). The notes "TCP与WebSocket的区别" and "http-socket-websocket"
 //! call HTTP a "short connection" protocol: that is the 1.0 default, not
 //! HTTP's nature (`docs/01-why-websocket.md`).
 //!
@@ -21,16 +21,19 @@
 //!    pipelining client sends several requests without waiting) stay in the
 //!    buffer, so responses go out in request order (RFC 9112 §9.3.2).
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::body::{body_kind, read_body, BodyKind};
-use super::request::valid_host;
+use super::error::HttpError;
+use super::head::{Limits, Version};
+use super::request::{read_head, valid_host, RequestHead};
+use super::response::Response;
 use super::router::{Found, Request, Router, Target, Upgrade, KNOWN_METHODS};
-use super::{read_head, HttpError, Limits, RequestHead, Response, Version};
-use crate::server::{drain, ConnInfo, Server, ServerConfig, ServerHandle};
+use crate::server::{ConnInfo, Server, ServerConfig, ServerHandle};
+use crate::socket::{answer_and_close, linger_close, write_within, DeadlineStream, LINGER};
 
 /// Settings of an HTTP server.
 #[derive(Clone, Debug)]
@@ -72,65 +75,6 @@ impl Default for HttpConfig {
     }
 }
 
-/// A `TcpStream` reader whose reads respect a deadline: before each read the
-/// socket's read timeout is set to the time left (capped by `per_read`).
-#[derive(Debug)]
-pub struct DeadlineStream {
-    stream: TcpStream,
-    deadline: Option<Instant>,
-    per_read: Option<Duration>,
-    applied: Option<Option<Duration>>,
-}
-
-impl DeadlineStream {
-    /// Wraps a socket with no deadline.
-    pub fn new(stream: TcpStream) -> DeadlineStream {
-        DeadlineStream {
-            stream,
-            deadline: None,
-            per_read: None,
-            applied: None,
-        }
-    }
-
-    /// Every read from now on must finish by `deadline`, and each read may
-    /// wait at most `per_read`.
-    pub fn set_limits(&mut self, deadline: Option<Instant>, per_read: Option<Duration>) {
-        self.deadline = deadline;
-        self.per_read = per_read;
-    }
-
-    /// The socket.
-    pub fn get_ref(&self) -> &TcpStream {
-        &self.stream
-    }
-
-    /// Unwraps the socket.
-    pub fn into_inner(self) -> TcpStream {
-        self.stream
-    }
-}
-
-impl Read for DeadlineStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut timeout = self.per_read;
-        if let Some(deadline) = self.deadline {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(io::ErrorKind::TimedOut.into());
-            }
-            timeout = Some(timeout.map_or(left, |t| t.min(left)));
-        }
-        // A zero timeout means "block forever" to the OS: never pass one.
-        let timeout = timeout.map(|t| t.max(Duration::from_millis(1)));
-        if self.applied != Some(timeout) {
-            self.stream.set_read_timeout(timeout)?;
-            self.applied = Some(timeout);
-        }
-        self.stream.read(buf)
-    }
-}
-
 /// Serves HTTP on one connection until it closes; see the module docs.
 pub fn serve_connection(stream: TcpStream, info: ConnInfo, router: &Router, config: &HttpConfig) {
     let mut reader = BufReader::new(DeadlineStream::new(stream));
@@ -158,12 +102,7 @@ pub fn serve_connection(stream: TcpStream, info: ConnInfo, router: &Router, conf
         log::debug!("{info}: {head}");
         match exchange(&mut reader, &info, head, router, config) {
             Outcome::KeepAlive => continue,
-            Outcome::Close => {
-                let mut stream = reader.into_inner().into_inner();
-                let _ = stream.shutdown(std::net::Shutdown::Write);
-                drain(&mut stream, Duration::from_millis(200));
-                return;
-            }
+            Outcome::Close => return linger_close(reader.get_ref().get_ref(), LINGER),
             Outcome::Done => return,
             Outcome::Failed(head, e) => return fail(reader, &info, Some(&head), e, config),
         }
@@ -333,45 +272,6 @@ fn respond(
     }
 }
 
-/// Writes all of `bytes` within `within`, however the peer paces its
-/// reading: each write may wait only for the time left. The socket's own
-/// write timeout is put back afterwards (an upgraded connection later
-/// inherits it).
-fn write_within(stream: &TcpStream, bytes: &[u8], within: Duration) -> io::Result<()> {
-    let deadline = Instant::now() + within;
-    let configured = stream.write_timeout()?;
-    let mut written = 0;
-    let mut result = Ok(());
-    while written < bytes.len() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            result = Err(io::ErrorKind::TimedOut.into());
-            break;
-        }
-        // A zero timeout would mean "block forever": never pass one.
-        let timeout = configured.map_or(left, |c| c.min(left)).max(Duration::from_millis(1));
-        if let Err(e) = stream.set_write_timeout(Some(timeout)) {
-            result = Err(e);
-            break;
-        }
-        let mut out = stream;
-        match out.write(&bytes[written..]) {
-            Ok(0) => {
-                result = Err(io::ErrorKind::WriteZero.into());
-                break;
-            }
-            Ok(n) => written += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                result = Err(e);
-                break;
-            }
-        }
-    }
-    stream.set_write_timeout(configured)?;
-    result
-}
-
 /// Serializes a response, adding the wire-accounting headers if configured.
 fn finish(mut response: Response, request: Option<&RequestHead>, head_only: bool, config: &HttpConfig) -> Vec<u8> {
     if config.wire_headers {
@@ -401,7 +301,6 @@ fn fail(
     error: HttpError,
     config: &HttpConfig,
 ) {
-    let mut stream = reader.into_inner().into_inner();
     if !error.can_respond() {
         log::debug!("{info}: {error}");
         return;
@@ -409,10 +308,7 @@ fn fail(
     log::info!("{info}: {} {error}", error.status());
     let head_only = head.is_some_and(|h| h.method == "HEAD");
     let bytes = finish(error.to_response(), head, head_only, config);
-    if write_within(&stream, &bytes, config.response_timeout).is_ok() {
-        let _ = stream.shutdown(std::net::Shutdown::Write);
-        drain(&mut stream, Duration::from_millis(500));
-    }
+    let _ = answer_and_close(reader.get_ref().get_ref(), &bytes);
 }
 
 /// An HTTP server: a [`Router`] served by the shared accept loop.

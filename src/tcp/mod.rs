@@ -1,8 +1,8 @@
 //! TCP as `std::net` shows it: a reliable, ordered, full-duplex byte stream
 //! between two sockets, set up by the kernel's three-way handshake.
 //!
-//! Mirrors the TCP parts of notes `000_f4712f4299a15c52.txt`,
-//! `002_16f43eb7968fc798.txt` and `003_bd157fac5e3bdbfa.txt`; RFC 9293.
+//! Mirrors the TCP parts of the notes "TCP与WebSocket的区别", "WebSocket示例"
+//! and "HTTP、TCP与UDP、Socket与Websocket之间的联系与区别"; RFC 9293.
 //! What each claim looks like from user space, and where it is shown:
 //!
 //! | claim | shown by |
@@ -18,47 +18,13 @@
 //! not exactly 20. And the handshake's segments *may* carry data (RFC 9293
 //! §3.5 allows it; TCP Fast Open, RFC 7413, uses it), though with plain
 //! `connect`/`accept` they do not.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`states`] | TCP states as Linux reports them (`/proc/net/tcp`) |
+//! | [`echo`](mod@echo) | the echo server: a fixed buffer, no parsing, half-close |
 
+pub mod echo;
 pub mod states;
 
-use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
-
-use crate::server::{ConnInfo, Server, ServerConfig, ServerHandle};
-
-/// Largest chunk the echo handler reads at once. The echo never holds more
-/// than this, whatever the client sends.
-pub const ECHO_BUFFER: usize = 16 * 1024;
-
-/// Echoes every byte back until the client closes its sending side (or the
-/// connection fails or stays silent past the socket's read timeout); then
-/// closes. Handles hostile input by construction: a fixed buffer, no
-/// parsing.
-pub fn echo(mut stream: TcpStream, info: ConnInfo) -> io::Result<u64> {
-    log::info!("{info}: connected (local {}, peer {})", info.local, info.peer);
-    let mut buf = vec![0u8; ECHO_BUFFER];
-    let mut total = 0u64;
-    loop {
-        let n = match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                log::info!("{info}: {e} after {total} bytes");
-                return Err(e);
-            }
-        };
-        stream.write_all(&buf[..n])?;
-        total += n as u64;
-    }
-    log::info!("{info}: client finished sending; echoed {total} bytes, closing");
-    Ok(total)
-}
-
-/// Starts the echo server of `examples/tcp_echo.rs` on `addr`.
-pub fn spawn_echo(addr: impl ToSocketAddrs, config: ServerConfig) -> io::Result<ServerHandle> {
-    let server = Server::bind(addr, config)?;
-    Ok(server.spawn(|stream, info| {
-        let _ = echo(stream, info);
-    }))
-}
+pub use echo::{echo, spawn_echo, ECHO_BUFFER};

@@ -21,7 +21,7 @@
 //! `0A` is LISTEN. [`parse`] is pure and runs anywhere; [`read_sockets`]
 //! reads the files on Linux and says clearly that it cannot elsewhere.
 //!
-//! Note `003_bd157fac5e3bdbfa.txt` names the client's state after the first
+//! The note "HTTP、TCP与UDP、Socket与Websocket之间的联系与区别" names the client's state after the first
 //! SYN "SYN_SEND": the RFC's name is SYN-SENT (Linux prints `SYN_SENT`).
 
 use std::fmt;

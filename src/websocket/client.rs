@@ -10,17 +10,18 @@ use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+use super::config::{Config, Role};
+use super::conn::WebSocket;
 use super::error::{Error, Result};
 use super::handshake::{self, HandshakeError};
-use super::{Config, Role, WebSocket};
-use crate::http::serve::DeadlineStream;
 use crate::http::{read_response_head, Limits};
+use crate::socket::DeadlineStream;
 
 /// Options for [`connect_with`].
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
     /// Limits and timing of the connection.
-    pub config: Config,
+    pub connection: Config,
     /// Subprotocols to offer, in order of preference.
     pub protocols: Vec<String>,
     /// An `Origin` header to send (browsers always do; other clients may).
@@ -40,7 +41,7 @@ pub struct ClientConfig {
 impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
-            config: Config::default(),
+            connection: Config::default(),
             protocols: Vec::new(),
             origin: None,
             handshake_timeout: Duration::from_secs(10),
@@ -134,7 +135,7 @@ impl WsUrl {
     }
 }
 
-/// Connects to a `ws://` URL with default options.
+/// Connects to a `ws://` URL with the default settings; see [`connect_with`].
 pub fn connect(url: &str) -> Result<WebSocket> {
     connect_with(url, &ClientConfig::default())
 }
@@ -142,13 +143,13 @@ pub fn connect(url: &str) -> Result<WebSocket> {
 /// Connects to a `ws://` URL: TCP connect, Upgrade request, validation of
 /// the 101 response (§4.1). Fails with [`Error::Handshake`] if the server
 /// answers anything else.
-pub fn connect_with(url: &str, options: &ClientConfig) -> Result<WebSocket> {
+pub fn connect_with(url: &str, config: &ClientConfig) -> Result<WebSocket> {
     let url = WsUrl::parse(url)?;
     let addrs: Vec<SocketAddr> = (url.host.as_str(), url.port).to_socket_addrs()?.collect();
     let mut last_error = None;
     let mut stream = None;
     for addr in addrs {
-        match TcpStream::connect_timeout(&addr, options.handshake_timeout) {
+        match TcpStream::connect_timeout(&addr, config.handshake_timeout) {
             Ok(s) => {
                 stream = Some(s);
                 break;
@@ -161,35 +162,35 @@ pub fn connect_with(url: &str, options: &ClientConfig) -> Result<WebSocket> {
             last_error.unwrap_or_else(|| std::io::ErrorKind::NotFound.into()),
         ));
     };
-    client_handshake(stream, &url, options)
+    client_handshake(stream, &url, config)
 }
 
 /// Runs the client handshake on an open TCP connection.
-pub fn client_handshake(mut stream: TcpStream, url: &WsUrl, options: &ClientConfig) -> Result<WebSocket> {
+pub fn client_handshake(mut stream: TcpStream, url: &WsUrl, config: &ClientConfig) -> Result<WebSocket> {
     stream.set_nodelay(true)?;
-    stream.set_read_timeout(Some(options.handshake_timeout))?;
-    stream.set_write_timeout(Some(options.handshake_timeout))?;
+    stream.set_read_timeout(Some(config.handshake_timeout))?;
+    stream.set_write_timeout(Some(config.handshake_timeout))?;
     let key = handshake::generate_key();
     let request = handshake::client_request(
         &url.host_header(),
         &url.resource,
         &key,
-        &options.protocols,
-        options.origin.as_deref(),
+        &config.protocols,
+        config.origin.as_deref(),
     );
     stream.write_all(&request)?;
 
     let mut timed = DeadlineStream::new(stream);
-    timed.set_limits(Some(Instant::now() + options.handshake_timeout), None);
+    timed.set_limits(Some(Instant::now() + config.handshake_timeout), None);
     let mut reader = BufReader::new(timed);
     let head = read_response_head(&mut reader, &Limits::default()).map_err(HandshakeError::BadResponse)?;
-    let protocol = handshake::check_response(&head, &key, &options.protocols)?;
+    let protocol = handshake::check_response(&head, &key, &config.protocols)?;
     let leftover = reader.buffer().to_vec();
     let stream = reader.into_inner().into_inner();
     stream.set_read_timeout(None)?;
-    stream.set_write_timeout(options.write_timeout)?;
+    stream.set_write_timeout(config.write_timeout)?;
     log::debug!("connected to ws://{}{}", url.host_header(), url.resource);
-    WebSocket::from_upgraded(stream, Role::Client, &options.config, &leftover, protocol)
+    WebSocket::from_upgraded(stream, Role::Client, &config.connection, &leftover, protocol)
 }
 
 #[cfg(test)]

@@ -1,14 +1,14 @@
 //! A WebSocket connection on a `TcpStream`, whole or split in two halves.
 //!
 //! TCP is full duplex: the two directions of a connection are independent
-//! byte streams (`002_16f43eb7968fc798.txt` makes this point; `tests/transport.rs`
+//! byte streams (the note "WebSocket示例" makes this point; `tests/transport.rs`
 //! shows it). A blocking API hides that if reading and writing share one
 //! object behind one `&mut`: while a thread waits in `read`, nothing can be
 //! sent. [`WebSocket::split`] gives the two directions to two threads:
 //!
 //! - the [`Reader`] owns one handle of the socket and the receiving state;
 //! - the [`Writer`] (cloneable) shares the other handle behind a mutex,
-//!   together with the close state.
+//!   together with the closing handshake's state ([`super::close`]).
 //!
 //! The reader must sometimes write: a pong for every ping (§5.5.2), a close
 //! frame in reply to the peer's (§5.5.1), a close frame with an error code
@@ -21,30 +21,20 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::close::{Closing, Reaction, TcpEnd};
+use super::config::{Config, Role};
+use super::decode::{Decoder, WireStats};
+use super::encode::Encoder;
 use super::error::{Error, Result};
 use super::frame::{FrameHeader, OpCode};
 use super::message::{CloseFrame, Message};
-use super::protocol::{Encoder, Receiver, WireStats};
-use super::{Config, Role};
-use crate::server::drain;
-
-/// Where the connection is in the closing handshake (§7), as the writing
-/// side sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum CloseState {
-    /// Messages flow both ways.
-    Open,
-    /// We sent a close frame and wait for the peer's; we may send nothing more.
-    CloseSent,
-    /// The handshake finished or the connection failed.
-    Closed,
-}
+use crate::socket::{drain, linger_close, time_left};
 
 #[derive(Debug)]
 struct WriteSide {
     stream: TcpStream,
     encoder: Encoder,
-    state: CloseState,
+    closing: Closing,
 }
 
 impl WriteSide {
@@ -58,7 +48,7 @@ impl WriteSide {
         if let Err(e) = result {
             // Part of a frame may have left: the stream can no longer be
             // trusted to be at a frame boundary. Give up on the connection.
-            self.state = CloseState::Closed;
+            self.closing.broken();
             let _ = self.stream.shutdown(Shutdown::Both);
             // A write timeout must not look like a read timeout, which
             // callers treat as "still connected, read again".
@@ -70,11 +60,10 @@ impl WriteSide {
         Ok(())
     }
 
-    fn check_open(&self) -> Result<()> {
-        match self.state {
-            CloseState::Open => Ok(()),
-            CloseState::CloseSent => Err(Error::AlreadyClosing),
-            CloseState::Closed => Err(Error::ConnectionClosed),
+    /// Writes the close frame a [`Reaction`] calls for, if any.
+    fn send_close(&mut self, reaction: &Reaction) {
+        if let Some(payload) = &reaction.send {
+            let _ = self.write_frame(true, OpCode::Close, payload);
         }
     }
 }
@@ -102,7 +91,7 @@ impl Writer {
     /// [`Error::AlreadyClosing`].
     pub fn send(&self, message: Message) -> Result<()> {
         let mut side = self.lock();
-        side.check_open()?;
+        side.closing.check_send()?;
         let side = &mut *side;
         let bytes = side.encoder.message(&message)?;
         let result = side.stream.write_all(bytes);
@@ -112,7 +101,7 @@ impl Writer {
                 "close sent: {}",
                 frame.as_ref().map_or("(no code)".to_string(), |f| f.to_string())
             );
-            side.state = CloseState::CloseSent;
+            side.closing.sent_close();
         }
         Ok(())
     }
@@ -149,7 +138,7 @@ impl Writer {
             ));
         }
         let mut side = self.lock();
-        side.check_open()?;
+        side.closing.check_send()?;
         side.write_frame(fin, opcode, payload)
     }
 
@@ -162,7 +151,7 @@ impl Writer {
             return Err(Error::InvalidMessage("pre-encoded frames are unmasked: servers only"));
         }
         let mut side = self.lock();
-        side.check_open()?;
+        side.closing.check_send()?;
         if log::log_enabled!(log::Level::Trace) {
             trace_encoded(frames);
         }
@@ -172,7 +161,7 @@ impl Writer {
 
     /// Whether the connection can still send messages.
     pub fn is_open(&self) -> bool {
-        self.lock().state == CloseState::Open
+        self.lock().closing.is_open()
     }
 
     /// Sets the socket's write timeout. A write that times out closes the
@@ -189,7 +178,7 @@ impl Writer {
     pub fn abort(&self) {
         let _ = self.socket.shutdown(Shutdown::Both);
         if let Ok(mut side) = self.side.try_lock() {
-            side.state = CloseState::Closed;
+            side.closing.broken();
         }
     }
 }
@@ -213,9 +202,8 @@ fn trace_encoded(mut frames: &[u8]) {
 #[derive(Debug)]
 pub struct Reader {
     stream: TcpStream,
-    receiver: Receiver,
+    decoder: Decoder,
     writer: Writer,
-    role: Role,
     close_timeout: Duration,
     done: bool,
 }
@@ -235,11 +223,11 @@ impl Reader {
         if self.done {
             return Err(Error::ConnectionClosed);
         }
-        match self.receiver.read(&mut self.stream) {
+        match self.decoder.read(&mut self.stream) {
             Ok(Message::Ping(payload)) => {
                 let mut side = self.writer.lock();
                 // After our close frame no pong may be sent; ignore then.
-                if side.state == CloseState::Open {
+                if side.closing.is_open() {
                     if let Err(e) = side.write_frame(true, OpCode::Pong, &payload) {
                         // The write side closed the connection: so is this side.
                         self.done = true;
@@ -257,69 +245,58 @@ impl Reader {
             Err(Error::Protocol(e)) => {
                 self.done = true;
                 log::debug!("failing the connection: {e}");
-                self.fail(CloseFrame::new(e.close_code(), e.to_string()));
+                let reaction = {
+                    let mut side = self.writer.lock();
+                    let reaction = side.closing.fail(&e);
+                    side.send_close(&reaction);
+                    reaction
+                };
+                self.end_tcp(reaction.tcp);
                 Err(Error::Protocol(e))
             }
             Err(e) if e.is_timeout() => Err(e),
             Err(e) => {
                 self.done = true;
-                self.writer.lock().state = CloseState::Closed;
+                self.writer.lock().closing.broken();
                 Err(e)
             }
         }
     }
 
     /// The peer's close frame arrived: reply if we have not closed yet, then
-    /// end TCP the way §7.1.1 asks: "the server SHOULD close the underlying
-    /// TCP connection first", the client waits for that.
+    /// end TCP the way §7.1.1 asks.
     fn on_close(&mut self, frame: Option<&CloseFrame>) {
         log::debug!(
             "close received: {}",
             frame.map_or("(no code)".to_string(), |f| f.to_string())
         );
-        {
+        let reaction = {
             let mut side = self.writer.lock();
-            if side.state == CloseState::Open {
-                // Echo the status code (§5.5.1); no code in, none out.
-                let reply = frame.map(|f| f.code.0.to_be_bytes().to_vec()).unwrap_or_default();
-                let _ = side.write_frame(true, OpCode::Close, &reply);
-            }
-            side.state = CloseState::Closed;
-        }
-        match self.role {
-            Role::Server => {
-                let _ = self.stream.shutdown(Shutdown::Write);
-            }
-            Role::Client => {
-                drain(&mut self.stream, self.close_timeout);
-                let _ = self.stream.shutdown(Shutdown::Both);
-            }
-        }
+            let reaction = side.closing.received_close(frame);
+            side.send_close(&reaction);
+            reaction
+        };
+        self.end_tcp(reaction.tcp);
     }
 
-    /// Fails the connection (§7.1.7): send a close frame with the error's
-    /// code if we still may, then close TCP without waiting for the
-    /// handshake to finish. Before the final close, unread input is
-    /// drained for a moment, so the kernel does not answer it with a reset
-    /// that could destroy our close frame in flight.
-    fn fail(&mut self, frame: CloseFrame) {
-        {
-            let mut side = self.writer.lock();
-            if side.state == CloseState::Open {
-                let payload = frame.to_payload();
-                let _ = side.write_frame(true, OpCode::Close, &payload);
+    /// Ends TCP as the closing handshake decided.
+    fn end_tcp(&self, how: TcpEnd) {
+        match how {
+            TcpEnd::CloseFirst => {
+                let _ = self.stream.shutdown(Shutdown::Write);
             }
-            side.state = CloseState::Closed;
+            TcpEnd::AwaitPeer => {
+                drain(&self.stream, self.close_timeout);
+                let _ = self.stream.shutdown(Shutdown::Both);
+            }
+            TcpEnd::Linger => linger_close(&self.stream, self.close_timeout),
         }
-        let _ = self.stream.shutdown(Shutdown::Write);
-        drain(&mut self.stream, self.close_timeout);
-        let _ = self.stream.shutdown(Shutdown::Both);
     }
 
     /// What the last data message cost on the wire (frames, header bytes,
     /// payload bytes), as measured while reading it.
     pub fn last_message_wire(&self) -> WireStats {
-        self.receiver.last_message_wire()
+        self.decoder.last_message_wire()
     }
 
     /// Sets the socket's read timeout (the whole socket: both halves).
@@ -367,7 +344,7 @@ impl WebSocket {
             side: Arc::new(Mutex::new(WriteSide {
                 stream: write_stream,
                 encoder: Encoder::new(role),
-                state: CloseState::Open,
+                closing: Closing::new(role),
             })),
             role,
         };
@@ -375,9 +352,8 @@ impl WebSocket {
         Ok(WebSocket {
             reader: Reader {
                 stream,
-                receiver: Receiver::new(role, config, leftover),
+                decoder: Decoder::new(role, config, leftover),
                 writer: writer.clone(),
-                role,
                 close_timeout: config.close_timeout,
                 done: false,
             },
@@ -414,10 +390,8 @@ impl WebSocket {
             Err(e) => return Err(e),
         }
         let deadline = Instant::now() + self.reader.close_timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            // A zero timeout means "block forever" to the OS: never pass one.
-            if left.is_zero() || self.reader.set_read_timeout(Some(left)).is_err() {
+        while let Some(left) = time_left(deadline) {
+            if self.reader.set_read_timeout(Some(left)).is_err() {
                 break;
             }
             match self.reader.read() {

@@ -17,8 +17,8 @@
 //! +-------------------------------- - - - - - - - - - - - - - - - +
 //! ```
 //!
-//! A header is 2 to 14 bytes: the notes' "2-10 bytes" (`001_bc663211a4f1f280.txt`,
-//! `002_16f43eb7968fc798.txt`) is right for frames a server sends, and a client
+//! A header is 2 to 14 bytes: the notes' "2-10 bytes" ("为什么有了HTTP，还需要WebSocket协议？",
+//! "WebSocket示例") is right for frames a server sends, and a client
 //! frame adds a 4-byte masking key on top (`docs/frames.md`).
 //!
 //! This module is pure: it parses headers out of byte slices and encodes
@@ -26,8 +26,8 @@
 
 use std::fmt;
 
+use super::config::Role;
 use super::error::ProtocolError;
-use super::Role;
 
 /// Largest header: 2 fixed bytes, 8 bytes of 64-bit length, 4 bytes of mask.
 pub const MAX_HEADER_LEN: usize = 14;

@@ -60,13 +60,13 @@ pub fn accept_key(key: &str) -> String {
 /// A fresh `Sec-WebSocket-Key`: 16 random bytes, base64-encoded (§4.1).
 pub fn generate_key() -> String {
     let mut nonce = [0u8; 16];
-    crate::entropy::fill(&mut nonce);
+    crate::random::fill(&mut nonce);
     BASE64.encode(nonce)
 }
 
 /// What a server accepts, beyond the fixed rules.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct HandshakeOptions {
+pub struct HandshakeConfig {
     /// Subprotocols this server speaks, in its order of preference. The
     /// first one the client also offered is selected.
     pub protocols: Vec<String>,
@@ -104,7 +104,7 @@ impl Accepted {
 }
 
 /// Checks a client's opening handshake (§4.2.1) and decides the answer.
-pub fn check_request(head: &RequestHead, options: &HandshakeOptions) -> Result<Accepted, HandshakeError> {
+pub fn check_request(head: &RequestHead, options: &HandshakeConfig) -> Result<Accepted, HandshakeError> {
     // 1. "An HTTP/1.1 or higher GET request".
     if head.method != "GET" {
         return Err(HandshakeError::MethodNotAllowed(head.method.clone()));
@@ -374,7 +374,8 @@ mod tests {
 
     #[test]
     fn accept_key_matches_the_example_in_the_notes() {
-        // 003_bd157fac5e3bdbfa.txt prints this request/response pair.
+        // The note "HTTP、TCP与UDP、Socket与Websocket之间的联系与区别" prints this
+        // request/response pair.
         assert_eq!(accept_key("xqBt3ImNzJbYqRINxEFlkg=="), "K7DJLdLooIwIG/MOpvWFB3y3FE8=");
     }
 
@@ -393,7 +394,7 @@ Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
         read_head(&mut raw.as_bytes(), &Limits::default()).unwrap().unwrap()
     }
 
-    fn status_of(raw: &str, options: &HandshakeOptions) -> u16 {
+    fn status_of(raw: &str, options: &HandshakeConfig) -> u16 {
         match check_request(&head(raw), options) {
             Ok(_) => 101,
             Err(e) => e.to_response().unwrap().status,
@@ -402,7 +403,7 @@ Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
     #[test]
     fn the_rfc_request_is_accepted_with_its_subprotocol() {
-        let options = HandshakeOptions {
+        let options = HandshakeConfig {
             protocols: vec!["superchat".into(), "chat".into()],
             allowed_origins: None,
         };
@@ -419,12 +420,12 @@ Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
         let raw = GOOD
             .replace("Upgrade: websocket", "upgrade: WebSocket")
             .replace("Connection: Upgrade", "Connection: keep-alive, UPGRADE");
-        assert_eq!(status_of(&raw, &HandshakeOptions::default()), 101);
+        assert_eq!(status_of(&raw, &HandshakeConfig::default()), 101);
     }
 
     #[test]
     fn each_broken_rule_gets_its_status() {
-        let o = HandshakeOptions::default();
+        let o = HandshakeConfig::default();
         assert_eq!(status_of(&GOOD.replace("GET", "POST"), &o), 405);
         assert_eq!(status_of(&GOOD.replace("HTTP/1.1", "HTTP/1.0"), &o), 400);
         assert_eq!(status_of(&GOOD.replace("Host: server.example.com\r\n", ""), &o), 400);
@@ -454,10 +455,10 @@ Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
     fn the_rfc_example_key_with_stray_padding_bits_is_accepted() {
         // §4.1's example key; its last character should be A (erratum 3150).
         let rfc = GOOD.replace("dGhlIHNhbXBsZSBub25jZQ==", "AQIDBAUGBwgJCgsMDQ4PEC==");
-        let accepted = check_request(&head(&rfc), &HandshakeOptions::default()).unwrap();
+        let accepted = check_request(&head(&rfc), &HandshakeConfig::default()).unwrap();
         assert_eq!(accepted.accept, accept_key("AQIDBAUGBwgJCgsMDQ4PEC=="));
         // Still 16 bytes or nothing: 15 and 17 bytes, and missing padding, are refused.
-        let o = HandshakeOptions::default();
+        let o = HandshakeConfig::default();
         for bad in [
             "AQIDBAUGBwgJCgsMDQ4P",
             "AQIDBAUGBwgJCgsMDQ4PEBE=",
@@ -473,7 +474,7 @@ Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
     #[test]
     fn a_repeated_version_field_is_400_not_an_offer_of_unsupported_versions() {
-        let o = HandshakeOptions::default();
+        let o = HandshakeConfig::default();
         let twice = GOOD.replace("Version: 13\r\n", "Version: 13\r\nSec-WebSocket-Version: 13\r\n");
         assert_eq!(status_of(&twice, &o), 400);
         let err = check_request(&head(&twice), &o).unwrap_err();
@@ -484,7 +485,7 @@ Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
     #[test]
     fn a_handshake_request_announcing_a_body_is_400() {
-        let o = HandshakeOptions::default();
+        let o = HandshakeConfig::default();
         let with = |field: &str| GOOD.replace("Host:", &format!("{field}\r\nHost:"));
         assert_eq!(status_of(&with("Content-Length: 5"), &o), 400);
         assert_eq!(status_of(&with("Transfer-Encoding: chunked"), &o), 400);
@@ -495,7 +496,7 @@ Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
     fn wrong_version_answer_names_the_supported_version() {
         let err = check_request(
             &head(&GOOD.replace("Version: 13", "Version: 8")),
-            &HandshakeOptions::default(),
+            &HandshakeConfig::default(),
         );
         let r = err.unwrap_err().to_response().unwrap();
         assert_eq!(r.headers.get("sec-websocket-version"), Some("13"));
@@ -503,7 +504,7 @@ Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
     #[test]
     fn origin_allow_list() {
-        let mut o = HandshakeOptions {
+        let mut o = HandshakeConfig {
             protocols: vec![],
             allowed_origins: Some(vec!["http://example.com".into()]),
         };
@@ -550,7 +551,7 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
         let key = generate_key();
         let raw = client_request("127.0.0.1:9001", "/x?y=1", &key, &["chat".into()], Some("http://a"));
         let head = read_head(&mut &raw[..], &Limits::default()).unwrap().unwrap();
-        let options = HandshakeOptions {
+        let options = HandshakeConfig {
             protocols: vec!["chat".into()],
             allowed_origins: None,
         };

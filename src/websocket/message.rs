@@ -6,7 +6,7 @@
 //! more Continuation frames, the last with FIN set. The reader reassembles
 //! them, so `read()` returns exactly what the peer's `send()` sent, however
 //! TCP cut it up on the way (`message_boundaries_survive_any_split_of_the_byte_stream`
-//! in `src/websocket/protocol.rs`; over a socket,
+//! in `src/websocket/decode.rs`; over a socket,
 //! `websocket_frames_restore_the_boundaries_tcp_does_not_keep` in `tests/transport.rs`).
 
 use std::fmt;

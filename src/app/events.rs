@@ -2,7 +2,7 @@
 //! long polling.
 //!
 //! Before WebSocket, a page that wanted news from the server had to ask for
-//! it (note `002_16f43eb7968fc798.txt`, "轮询" and "长轮询"):
+//! it (the note "WebSocket示例", "轮询" and "长轮询"):
 //!
 //! - **short polling**: ask every few seconds, "anything after event N?"; the
 //!   server answers at once, usually "no". Latency is up to one interval, and
@@ -20,7 +20,16 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the Unix epoch, now: the timestamp the demos put on
+/// their events (a chat message, a ticker's tick, a stored message).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
 
 /// A bounded, append-mostly log of events with increasing ids.
 #[derive(Debug)]

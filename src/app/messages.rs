@@ -10,34 +10,29 @@
 //! | `GET /api/messages/poll?since=N&wait=S` | held until a message newer than N exists (200) or S seconds pass (204); S ≤ 30 (long polling); without `since`, waits for the next new message; ends early (204) when the client disconnects |
 //! | `GET /api/messages/poll?since=N`, N newer than any message | 200 at once with every kept message: N came from an earlier run of the server |
 //!
-//! The methods carry the intent and the URL names the thing (REST; note
-//! `000_f4712f4299a15c52.txt`). Status codes follow RFC 9110 §15: 201 with a
+//! The methods carry the intent and the URL names the thing (REST; the note
+//! "TCP与WebSocket的区别"). Status codes follow RFC 9110 §15: 201 with a
 //! `Location` for a created resource (§15.3.2), 204 when there is nothing to
 //! send (§15.3.5), 404 for an id that does not exist (§15.5.5), 415 for a
 //! body type the resource does not take (§15.5.16).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::events::{now_ms, EventLog};
 use super::json::{self, escape};
-use super::poll::EventLog;
-use super::router::{Request, Router};
-use super::Response;
+use super::poll;
+use crate::http::{Request, Response, Router};
 
 /// Longest accepted message text, in characters.
 pub const MAX_TEXT: usize = 2000;
-/// Longest a long poll may be held.
-pub const MAX_WAIT: Duration = Duration::from_secs(30);
 /// Messages kept.
 pub const KEEP: usize = 1000;
 /// Long polls held at once; each holds a connection thread.
 pub const MAX_WAITING: usize = 1000;
-/// How often a held long poll checks that its client is still connected.
-pub const GONE_CHECK: Duration = Duration::from_millis(250);
 
-/// One message.
+/// One message as the store keeps it (not a WebSocket [`crate::websocket::Message`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Message {
+pub struct StoredMessage {
     /// Its id, increasing from 1.
     pub id: u64,
     /// The text.
@@ -46,25 +41,17 @@ pub struct Message {
     pub ts: u64,
 }
 
-impl Message {
+impl StoredMessage {
     /// The message as a JSON object.
     pub fn to_json(&self) -> String {
         format!(r#"{{"id":{},"text":{},"ts":{}}}"#, self.id, escape(&self.text), self.ts)
     }
 }
 
-/// Milliseconds since the Unix epoch, now.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 /// The message store and its routes.
 #[derive(Debug)]
 pub struct MessageApi {
-    log: EventLog<Message>,
+    log: EventLog<StoredMessage>,
 }
 
 impl MessageApi {
@@ -76,19 +63,19 @@ impl MessageApi {
     }
 
     /// The underlying log (a demo's publisher writes here).
-    pub fn log(&self) -> &EventLog<Message> {
+    pub fn log(&self) -> &EventLog<StoredMessage> {
         &self.log
     }
 
     /// Stores a new message and returns it.
-    pub fn post(&self, text: &str) -> Message {
+    pub fn post(&self, text: &str) -> StoredMessage {
         let ts = now_ms();
-        let id = self.log.push_with(|id| Message {
+        let id = self.log.push_with(|id| StoredMessage {
             id,
             text: text.to_string(),
             ts,
         });
-        Message {
+        StoredMessage {
             id,
             text: text.to_string(),
             ts,
@@ -100,7 +87,7 @@ impl MessageApi {
         let api = Arc::clone(self);
         router.get("/api/messages", move |_| {
             let items: Vec<String> = api.log.since(0).iter().map(|(_, m)| m.to_json()).collect();
-            json_response(200, format!("[{}]", items.join(",")))
+            json::response(200, format!("[{}]", items.join(",")))
         });
         let api = Arc::clone(self);
         router.post("/api/messages", move |req| api.create(req));
@@ -108,7 +95,7 @@ impl MessageApi {
         router.get("/api/messages/poll", move |req| api.poll(req));
         let api = Arc::clone(self);
         router.get("/api/messages/{id}", move |req| match api.find(req) {
-            Some(m) => json_response(200, m.to_json()),
+            Some(m) => json::response(200, m.to_json()),
             None => not_found(req),
         });
         let api = Arc::clone(self);
@@ -121,7 +108,7 @@ impl MessageApi {
         });
     }
 
-    fn find(&self, req: &Request) -> Option<Message> {
+    fn find(&self, req: &Request) -> Option<StoredMessage> {
         let id: u64 = req.param("id")?.parse().ok()?;
         self.log.get(id)
     }
@@ -130,99 +117,43 @@ impl MessageApi {
         let content_type = req.header("content-type").unwrap_or("text/plain");
         let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         let Some(body) = req.body_text() else {
-            return error(400, "the body is not UTF-8");
+            return json::error_response(400, "the body is not UTF-8");
         };
         let text = match media.as_str() {
             "application/json" => match json::parse(body) {
                 Ok(v) => match v.get("text").and_then(json::Value::as_str) {
                     Some(t) => t.to_string(),
-                    None => return error(400, "expected {\"text\": \"...\"}"),
+                    None => return json::error_response(400, "expected {\"text\": \"...\"}"),
                 },
-                Err(e) => return error(400, &e.to_string()),
+                Err(e) => return json::error_response(400, &e.to_string()),
             },
             "text/plain" | "" => body.to_string(),
             _ => {
-                return error(415, "send application/json or text/plain")
+                return json::error_response(415, "send application/json or text/plain")
                     .with_header("Accept-Post", "application/json, text/plain")
             }
         };
         let text = text.trim();
         if text.is_empty() {
-            return error(400, "the text is empty");
+            return json::error_response(400, "the text is empty");
         }
         if text.chars().count() > MAX_TEXT {
-            return error(413, "the text is longer than 2000 characters");
+            return json::error_response(413, "the text is longer than 2000 characters");
         }
         let m = self.post(text);
-        json_response(201, m.to_json()).with_header("Location", format!("/api/messages/{}", m.id))
+        json::response(201, m.to_json()).with_header("Location", format!("/api/messages/{}", m.id))
     }
 
     fn poll(&self, req: &Request) -> Response {
         // Without `since`, a short poll returns everything kept and a long
         // poll waits for the next new message.
-        poll(req, &self.log, self.log.last_id(), |messages| {
+        poll::answer(req, &self.log, self.log.last_id(), |messages| {
             let items: Vec<String> = messages.iter().map(|(_, m)| m.to_json()).collect();
             format!(r#"{{"messages":[{}],"last":{}}}"#, items.join(","), self.log.last_id())
         })
     }
 }
 
-/// Answers a short or long poll on `log`, the way every polling endpoint
-/// here does: `?since=N` (an id; default 0 for a short poll,
-/// `long_poll_default` for a long one) and `?wait=S` (seconds, at most
-/// [`MAX_WAIT`]; present means long poll). 200 with `render(events)`, 204
-/// when a long poll timed out (or its client left, checked every
-/// [`GONE_CHECK`]), 400 for bad parameters, 503 with `Retry-After` when
-/// too many long polls are already held.
-///
-/// A `since` beyond the newest id is one this log never gave out: the
-/// client knew an earlier run of the server. It is answered at once with
-/// every event kept, as for `since=0`, so the client catches up with the
-/// new numbering instead of waiting for ids that may never come.
-pub fn poll<T: Clone>(
-    req: &Request,
-    log: &EventLog<T>,
-    long_poll_default: u64,
-    render: impl FnOnce(&[(u64, T)]) -> String,
-) -> Response {
-    let wait = match req.query("wait").map(|s| s.parse::<f64>()) {
-        None if req.has_query("wait") => return error(400, "wait must be a number of seconds"),
-        None => None,
-        Some(Ok(s)) if s.is_finite() && s >= 0.0 => Some(Duration::from_secs_f64(s).min(MAX_WAIT)),
-        Some(_) => return error(400, "wait must be a number of seconds"),
-    };
-    let since = match req.query("since").map(|s| s.parse::<u64>()) {
-        None if req.has_query("since") => return error(400, "since must be an event id"),
-        None if wait.is_some() => long_poll_default,
-        None => 0,
-        Some(Ok(n)) => n,
-        Some(Err(_)) => return error(400, "since must be an event id"),
-    };
-    if since > log.last_id() {
-        return json_response(200, render(&log.since(0)));
-    }
-    let events = match wait {
-        None => log.since(since),
-        Some(wait) => match log.wait_since_while(since, wait, GONE_CHECK, || !req.client_gone()) {
-            Ok(found) if found.is_empty() => return Response::new(204).with_header("Cache-Control", "no-store"),
-            Ok(found) => found,
-            Err(_) => return error(503, "too many long polls waiting; try again").with_header("Retry-After", "1"),
-        },
-    };
-    json_response(200, render(&events))
-}
-
-/// A JSON response that caches must not keep (the data changes).
-pub fn json_response(status: u16, body: String) -> Response {
-    Response::new(status)
-        .with_body("application/json", body.into_bytes())
-        .with_header("Cache-Control", "no-store")
-}
-
-fn error(status: u16, why: &str) -> Response {
-    json_response(status, format!(r#"{{"error":{}}}"#, escape(why)))
-}
-
 fn not_found(req: &Request) -> Response {
-    error(404, &format!("no message at {}", req.path()))
+    json::error_response(404, &format!("no message at {}", req.path()))
 }

@@ -1,18 +1,6 @@
-//! The stock ticker: server push, and nothing but.
-//!
-//! The notes name stock prices as the textbook case for server push
-//! (`000_f4712f4299a15c52.txt`, `002_16f43eb7968fc798.txt`): the data
-//! changes on the server's schedule, not the reader's. A simulator thread
-//! moves a few prices by a small random step every [`Ticker::interval`] and
-//! publishes one JSON text message through the hub (`src/broadcast.rs`); the
-//! page (`index.html`, `ticker.js`, compiled in) only listens and draws the
-//! prices on a `<canvas>` without any library.
-//!
-//! Messages, server → page:
-//!
-//! - on connect: `{"type":"hello","interval_ms":250,"history":[tick, …]}`;
-//! - then every interval: `{"type":"tick","seq":812,"t":1732450000000,"quotes":[{"symbol":"ACME","price":101.23,"open":100.0}, …]}`
-//!   (`t` in milliseconds since the Unix epoch, for the page's "age on arrival").
+//! The feed: a simulator thread moves the prices every interval and
+//! publishes one tick through the hub; each page subscribes at `/ws` and
+//! gets the recent ticks first.
 
 use std::collections::VecDeque;
 use std::io;
@@ -22,8 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use super::market::{step, XorShift, SYMBOLS};
+use crate::app::events::now_ms;
 use crate::broadcast::{serve_subscriber, Hub, SubscriberConfig};
-use crate::http::api::now_ms;
 use crate::http::{HttpConfig, HttpServer, Router};
 use crate::server::ServerHandle;
 use crate::websocket;
@@ -35,15 +24,6 @@ pub const TICKER_JS: &str = include_str!("ticker.js");
 
 /// Ticks replayed to a new page, so its chart does not start empty.
 pub const HISTORY: usize = 120;
-
-/// The simulated market.
-const SYMBOLS: [(&str, f64); 5] = [
-    ("ACME", 101.0),
-    ("GLOBEX", 54.5),
-    ("INITECH", 12.8),
-    ("UMBRELLA", 230.0),
-    ("HOOLI", 77.7),
-];
 
 /// A running ticker: its hub and recent ticks.
 #[derive(Debug)]
@@ -86,7 +66,7 @@ impl Ticker {
                 up.stream,
                 &up.head,
                 &up.leftover,
-                &websocket::ServerOptions::with_max_message(4096),
+                &websocket::AcceptConfig::with_max_message(4096),
             ) else {
                 return;
             };
@@ -142,35 +122,6 @@ impl Ticker {
     }
 }
 
-/// One tick of a simulated price: a random walk of at most ±0.4 % a step
-/// (`unit` uniform in [0, 1)), pulled back towards `open` by 0.1 % of the
-/// distance. A plain random walk drifts without bound: after a two-hour
-/// class a price could be up or down by half, and the chart would show
-/// nothing but that drift.
-fn step(price: f64, open: f64, unit: f64) -> f64 {
-    price * (1.0 + (unit - 0.5) * 0.008) - (price - open) * 0.001
-}
-
-/// A small, fast pseudo-random generator (xorshift64*), seeded from the OS.
-/// Plenty for simulated prices; never for keys (see `src/entropy.rs`).
-struct XorShift(u64);
-
-impl XorShift {
-    fn seeded() -> XorShift {
-        let mut seed = [0u8; 8];
-        crate::entropy::fill(&mut seed);
-        XorShift(u64::from_le_bytes(seed) | 1)
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// Starts the ticker: the simulator thread and the HTTP server on `addr`.
 pub fn spawn(addr: impl ToSocketAddrs, interval: Duration) -> io::Result<(ServerHandle, Arc<Ticker>)> {
     let ticker = Arc::new(Ticker {
@@ -185,32 +136,4 @@ pub fn spawn(addr: impl ToSocketAddrs, interval: Duration) -> io::Result<(Server
         .name("ticker".into())
         .spawn(move || simulator.simulate())?;
     Ok((handle, ticker))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn simulated_prices_wander_but_stay_near_their_open_for_hours() {
-        let mut r = XorShift::seeded();
-        let mut price = 100.0;
-        let mut furthest: f64 = 0.0;
-        // Four hours of ticks at 250 ms.
-        for _ in 0..4 * 3600 * 4 {
-            price = step(price, 100.0, r.unit());
-            furthest = furthest.max((price - 100.0).abs());
-        }
-        assert!(furthest > 1.0, "it moves: at most {furthest}");
-        assert!(furthest < 30.0, "it stays near the open: {furthest}");
-    }
-
-    #[test]
-    fn the_generator_stays_in_the_unit_interval_and_varies() {
-        let mut r = XorShift::seeded();
-        let xs: Vec<f64> = (0..1000).map(|_| r.unit()).collect();
-        assert!(xs.iter().all(|x| (0.0..1.0).contains(x)));
-        let mean = xs.iter().sum::<f64>() / xs.len() as f64;
-        assert!((0.4..0.6).contains(&mean), "mean {mean}");
-    }
 }

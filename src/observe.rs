@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 /// Formats `bytes` sixteen per line: offset, hex, and printable ASCII.
 ///
 /// ```
-/// let dump = wirelab::wire::hex_dump(b"GET / HTTP/1.1\r\n");
+/// let dump = wirelab::observe::hex_dump(b"GET / HTTP/1.1\r\n");
 /// assert_eq!(dump, "0000  47 45 54 20 2f 20 48 54 54 50 2f 31 2e 31 0d 0a  GET / HTTP/1.1..\n");
 /// ```
 pub fn hex_dump(bytes: &[u8]) -> String {

@@ -1,7 +1,7 @@
-//! Turning bytes into messages and messages into bytes, over any
-//! [`Read`]: a byte slice in the tests, a `TcpStream` in the connection.
+//! Turning bytes into messages, over any [`Read`]: a byte slice in the
+//! tests, a `TcpStream` in the connection.
 //!
-//! [`Receiver`] is the reading state machine. It reads a frame header,
+//! [`Decoder`] is the reading state machine. It reads a frame header,
 //! checks every rule a header can break *before* reading the payload (so a
 //! 1 GiB length field costs nothing), then reads the payload piece by piece
 //! as it arrives, unmasking and, for text, validating UTF-8 on each piece.
@@ -9,17 +9,16 @@
 //! returned as they come (§5.4). Its state lives in the struct, so a read
 //! timeout in the middle of a frame loses nothing: calling again resumes.
 //!
-//! [`Encoder`] writes frames: header and payload into one buffer, masked
-//! with a fresh key per frame when the sender is a client (§5.3).
+//! Its counterpart, writing frames, is [`super::encode::Encoder`].
 
 use std::io::{self, Read};
 
+use super::close::parse_close;
+use super::config::{Config, Role};
 use super::error::{Error, ProtocolError, Result};
-use super::frame::{apply_mask, encode_frame, FrameHeader, OpCode, MAX_HEADER_LEN};
-use super::message::{CloseCode, CloseFrame, Message};
+use super::frame::{apply_mask, FrameHeader, OpCode, MAX_HEADER_LEN};
+use super::message::Message;
 use super::utf8::Utf8Validator;
-use super::{Config, Role};
-use crate::entropy::MaskKeys;
 
 /// Size of the read buffer that frame headers (and small frames) go through.
 const READ_BUFFER: usize = 16 * 1024;
@@ -30,7 +29,7 @@ const READ_CHUNK: usize = 64 * 1024;
 
 /// The reading half of the protocol: bytes in, [`Message`]s out.
 #[derive(Debug)]
-pub struct Receiver {
+pub struct Decoder {
     role: Role,
     max_frame: usize,
     max_message: usize,
@@ -70,13 +69,13 @@ struct Partial {
     utf8: Option<Utf8Validator>,
 }
 
-impl Receiver {
+impl Decoder {
     /// A receiver for the given side of the connection. `leftover` holds
     /// bytes already read from the socket past the handshake.
-    pub fn new(role: Role, config: &Config, leftover: &[u8]) -> Receiver {
+    pub fn new(role: Role, config: &Config, leftover: &[u8]) -> Decoder {
         let mut buf = vec![0u8; READ_BUFFER.max(leftover.len())];
         buf[..leftover.len()].copy_from_slice(leftover);
-        Receiver {
+        Decoder {
             role,
             max_frame: config.max_frame_size,
             max_message: config.max_message_size,
@@ -92,7 +91,7 @@ impl Receiver {
     }
 
     /// The wire cost of the last complete data message returned by
-    /// [`Receiver::read`]: as measured while reading it.
+    /// [`Decoder::read`]: as measured while reading it.
     pub fn last_message_wire(&self) -> WireStats {
         self.last
     }
@@ -282,91 +281,11 @@ fn read_some<R: Read>(stream: &mut R, buf: &mut [u8]) -> Result<usize> {
     }
 }
 
-/// Decodes a close frame's payload (§5.5.1): empty, or a 2-byte code and a
-/// UTF-8 reason.
-pub fn parse_close(payload: &[u8]) -> Result<Option<CloseFrame>, ProtocolError> {
-    match payload {
-        [] => Ok(None),
-        [_] => Err(ProtocolError::CloseFrameTooShort),
-        [hi, lo, reason @ ..] => {
-            let code = CloseCode(u16::from_be_bytes([*hi, *lo]));
-            if !code.is_valid_on_wire() {
-                return Err(ProtocolError::InvalidCloseCode(code.0));
-            }
-            let reason = std::str::from_utf8(reason).map_err(|_| ProtocolError::InvalidUtf8)?;
-            Ok(Some(CloseFrame {
-                code,
-                reason: reason.to_string(),
-            }))
-        }
-    }
-}
-
-/// The writing half of the protocol: messages in, frame bytes out.
-#[derive(Debug)]
-pub struct Encoder {
-    masks: Option<MaskKeys>,
-    buf: Vec<u8>,
-}
-
-impl Encoder {
-    /// Keep at most this much buffer capacity between frames.
-    const KEEP_CAPACITY: usize = 256 * 1024;
-
-    /// An encoder for the given side: clients mask, servers do not (§5.1).
-    pub fn new(role: Role) -> Encoder {
-        Encoder {
-            masks: (role == Role::Client).then(MaskKeys::new),
-            buf: Vec::new(),
-        }
-    }
-
-    /// Encodes one frame and returns its bytes, valid until the next call.
-    pub fn frame(&mut self, fin: bool, opcode: OpCode, payload: &[u8]) -> &[u8] {
-        if self.buf.capacity() > Self::KEEP_CAPACITY && payload.len() < Self::KEEP_CAPACITY {
-            self.buf = Vec::new();
-        }
-        let mask = self.masks.as_mut().map(MaskKeys::next_key);
-        encode_frame(&mut self.buf, fin, opcode, payload, mask);
-        if log::log_enabled!(log::Level::Trace) {
-            if let Ok(Some((h, _))) = FrameHeader::parse(&self.buf) {
-                log::trace!("send {h}");
-            }
-        }
-        &self.buf
-    }
-
-    /// Encodes a message as one frame (control frames checked for size,
-    /// close codes for validity).
-    pub fn message(&mut self, message: &Message) -> Result<&[u8]> {
-        let (opcode, payload): (OpCode, std::borrow::Cow<'_, [u8]>) = match message {
-            Message::Text(s) => (OpCode::Text, s.as_bytes().into()),
-            Message::Binary(b) => (OpCode::Binary, b.as_slice().into()),
-            Message::Ping(b) | Message::Pong(b) if b.len() > super::frame::MAX_CONTROL_PAYLOAD => {
-                return Err(Error::InvalidMessage("control frame payload over 125 bytes"))
-            }
-            Message::Ping(b) => (OpCode::Ping, b.as_slice().into()),
-            Message::Pong(b) => (OpCode::Pong, b.as_slice().into()),
-            Message::Close(None) => (OpCode::Close, Vec::new().into()),
-            Message::Close(Some(f)) => {
-                if !f.code.is_valid_on_wire() {
-                    return Err(Error::InvalidMessage(
-                        "close code may not be sent (see CloseCode::is_valid_on_wire)",
-                    ));
-                }
-                if f.reason.len() > CloseFrame::MAX_REASON {
-                    return Err(Error::InvalidMessage("close reason over 123 bytes"));
-                }
-                (OpCode::Close, f.to_payload().into())
-            }
-        };
-        Ok(self.frame(true, opcode, &payload))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::websocket::encode::Encoder;
+    use crate::websocket::message::{CloseCode, CloseFrame};
 
     fn config() -> Config {
         Config {
@@ -387,7 +306,7 @@ mod tests {
     }
 
     fn server_reads(wire: &[u8]) -> Vec<Result<Message>> {
-        let mut rx = Receiver::new(Role::Server, &config(), &[]);
+        let mut rx = Decoder::new(Role::Server, &config(), &[]);
         let mut input = wire;
         let mut out = Vec::new();
         loop {
@@ -420,7 +339,7 @@ mod tests {
             (true, OpCode::Pong, b""),
             (true, OpCode::Continuation, "wörld".as_bytes()),
         ]);
-        let mut rx = Receiver::new(Role::Server, &config(), &[]);
+        let mut rx = Decoder::new(Role::Server, &config(), &[]);
         let mut input = &wire[..];
         let mut got = Vec::new();
         while let Ok(m) = rx.read(&mut input) {
@@ -542,7 +461,7 @@ mod tests {
     #[test]
     fn a_masked_frame_from_a_server_is_a_client_side_violation() {
         let wire = client_frames(&[(true, OpCode::Text, b"hi")]);
-        let mut rx = Receiver::new(Role::Client, &config(), &[]);
+        let mut rx = Decoder::new(Role::Client, &config(), &[]);
         assert!(matches!(
             rx.read(&mut &wire[..]),
             Err(Error::Protocol(ProtocolError::MaskedServerFrame))
@@ -574,7 +493,7 @@ mod tests {
         let mut payload = vec![b'a'; 40 * 1024];
         payload[20_000] = 0xFF;
         let wire = client_frames(&[(true, OpCode::Text, &payload)]);
-        let mut rx = Receiver::new(Role::Server, &config(), &[]);
+        let mut rx = Decoder::new(Role::Server, &config(), &[]);
         let mut trickle = Trickle {
             data: &wire,
             step: 1000,
@@ -600,7 +519,7 @@ mod tests {
             wire.extend_from_slice(enc.message(m).unwrap());
         }
         for step in [1, 2, 3, 7, 100, 10_000] {
-            let mut rx = Receiver::new(Role::Server, &config(), &[]);
+            let mut rx = Decoder::new(Role::Server, &config(), &[]);
             let mut trickle = Trickle {
                 data: &wire,
                 step,
@@ -638,7 +557,7 @@ mod tests {
             (false, OpCode::Text, b"abcdefgh"),
             (true, OpCode::Continuation, b"ijklmnop"),
         ]);
-        let mut rx = Receiver::new(Role::Server, &config(), &[]);
+        let mut rx = Decoder::new(Role::Server, &config(), &[]);
         let mut s = Stalling {
             data: &wire,
             stall: false,
@@ -658,21 +577,7 @@ mod tests {
     #[test]
     fn bytes_left_over_from_the_handshake_are_read_first() {
         let wire = client_frames(&[(true, OpCode::Text, b"early")]);
-        let mut rx = Receiver::new(Role::Server, &config(), &wire);
+        let mut rx = Decoder::new(Role::Server, &config(), &wire);
         assert_eq!(rx.read(&mut io::empty()).unwrap(), Message::text("early"));
-    }
-
-    #[test]
-    fn the_encoder_masks_for_clients_only_and_checks_control_sizes() {
-        let mut server = Encoder::new(Role::Server);
-        assert_eq!(server.message(&Message::text("Hello")).unwrap(), b"\x81\x05Hello");
-        let mut client = Encoder::new(Role::Client);
-        let f = client.message(&Message::text("Hello")).unwrap().to_vec();
-        assert_eq!(f[1], 0x85);
-        assert_ne!(&f[6..], b"Hello");
-        assert!(client.message(&Message::Ping(vec![0; 126])).is_err());
-        assert!(client
-            .message(&Message::Close(Some(CloseFrame::new(CloseCode::ABNORMAL, ""))))
-            .is_err());
     }
 }

@@ -1,5 +1,6 @@
-//! Just enough JSON (RFC 8259), by hand: string escaping for writing, and a
-//! small strict parser for the request bodies the APIs accept.
+//! Just enough JSON (RFC 8259), by hand: string escaping for writing, a
+//! small strict parser for the request bodies the APIs accept, and the JSON
+//! responses they answer with.
 //!
 //! JSON is text; writing it means `format!` plus one careful function,
 //! [`escape`], because a user's message can contain quotes, backslashes,
@@ -10,6 +11,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+
+use crate::http::Response;
 
 /// Nesting deeper than this is refused.
 pub const MAX_DEPTH: usize = 32;
@@ -323,6 +326,18 @@ impl Parser<'_> {
         let text = std::str::from_utf8(&self.s[start..self.i]).map_err(|_| self.err("bad number"))?;
         text.parse().map(Value::Number).map_err(|_| self.err("bad number"))
     }
+}
+
+/// A JSON response that caches must not keep (the data changes).
+pub fn response(status: u16, body: String) -> Response {
+    Response::new(status)
+        .with_body("application/json", body.into_bytes())
+        .with_header("Cache-Control", "no-store")
+}
+
+/// A JSON error response: `{"error":"why"}`.
+pub fn error_response(status: u16, why: &str) -> Response {
+    response(status, format!(r#"{{"error":{}}}"#, escape(why)))
 }
 
 #[cfg(test)]

@@ -1,0 +1,53 @@
+//! The chat: one page, three transports, one event log.
+//!
+//! The classroom demo behind `cargo run --example chat`. A page served by
+//! our own HTTP server (`index.html`, `chat.css`, `chat.js`, compiled into
+//! the binary with `include_str!`) talks to the server in one of three ways,
+//! switchable at any time:
+//!
+//! | transport | how the page learns of a new message |
+//! |---|---|
+//! | WebSocket (`/ws`) | the server pushes it the moment it exists (the hub, `src/broadcast.rs`) |
+//! | long polling (`GET /api/chat/poll?since=N&wait=25&nick=…`) | the held request returns with it |
+//! | short polling (`GET /api/chat/poll?since=N&nick=…`, every second) | the next poll picks it up |
+//!
+//! Every event (message, join, leave) gets an id from one [`EventLog`](crate::app::events::EventLog), and
+//! the same JSON goes to WebSocket subscribers and into the log, so a page
+//! that switches transport continues exactly where it was. The page's wire
+//! panel shows what each message cost: frame header vs payload for WebSocket
+//! (the sender's frame as the server measured it, `Reader::last_message_wire`),
+//! request and response heads vs bodies for polling (`X-Request-Head-Bytes`,
+//! `X-Response-Head-Bytes`).
+//!
+//! WebSocket protocol (JSON text messages):
+//!
+//! - page → server: `{"type":"join","nick":"alice"}` first (optionally with
+//!   `"since":N,"epoch":E` to continue after event N), then `{"type":"say","text":"hi"}`;
+//! - server → page: `{"type":"history","epoch":E,"events":[…]}` once, then events:
+//!   `{"type":"message","id":7,"nick":"alice","text":"hi","ts":…,"frame":{…}}`,
+//!   `{"type":"join"|"leave","id":8,"nick":"bob","online":2,"ts":…}`;
+//! - server → this page only: `{"type":"error","text":"…"}` when a message
+//!   was refused (not JSON, empty, too long, a second join, an unknown type).
+//!
+//! Ids start again at 1 when the server restarts. The `epoch` (the time the
+//! chat started, in ms) tells a page that it is talking to a new server, so
+//! it must forget the old ids instead of skipping every "already seen" event.
+//!
+//!
+//! | module | what |
+//! |---|---|
+//! | [`room`] | the chat's state: the event log, the hub, the pages, `spawn` |
+//! | [`presence`] | who is online: people, not connections |
+//! | [`session`] | one WebSocket page, from the Upgrade to its departure |
+//! | [`polling`] | the same chat for pages that poll |
+//! | [`validate`] | what a nickname and a message may be |
+
+pub mod polling;
+pub mod presence;
+pub mod room;
+pub mod session;
+pub mod validate;
+
+pub use room::{spawn, Chat, CHAT_CSS, CHAT_JS, HISTORY, INDEX_HTML, KEEP, MAX_WAITING};
+pub use session::{JOIN_WAIT, MAX_MESSAGE};
+pub use validate::{valid_nick, MAX_NICK, MAX_TEXT};

@@ -1,0 +1,66 @@
+//! The polling endpoint, shared by the REST demo and the chat: one
+//! `GET` that answers a short poll at once and holds a long poll until
+//! there is news.
+//!
+//! `?since=N` names the last event the client has; `?wait=S` makes it a
+//! long poll held up to `S` seconds. The events come from an
+//! [`EventLog`]; how they are written out is up to the caller.
+
+use std::time::Duration;
+
+use super::events::EventLog;
+use super::json;
+use crate::http::{Request, Response};
+
+/// Longest a long poll may be held.
+pub const MAX_WAIT: Duration = Duration::from_secs(30);
+/// How often a held long poll checks that its client is still connected.
+pub const GONE_CHECK: Duration = Duration::from_millis(250);
+
+/// Answers a short or long poll on `log`, the way every polling endpoint
+/// here does: `?since=N` (an id; default 0 for a short poll,
+/// `long_poll_default` for a long one) and `?wait=S` (seconds, at most
+/// [`MAX_WAIT`]; present means long poll). 200 with `render(events)`, 204
+/// when a long poll timed out (or its client left, checked every
+/// [`GONE_CHECK`]), 400 for bad parameters, 503 with `Retry-After` when
+/// too many long polls are already held.
+///
+/// A `since` beyond the newest id is one this log never gave out: the
+/// client knew an earlier run of the server. It is answered at once with
+/// every event kept, as for `since=0`, so the client catches up with the
+/// new numbering instead of waiting for ids that may never come.
+pub fn answer<T: Clone>(
+    req: &Request,
+    log: &EventLog<T>,
+    long_poll_default: u64,
+    render: impl FnOnce(&[(u64, T)]) -> String,
+) -> Response {
+    let wait = match req.query("wait").map(|s| s.parse::<f64>()) {
+        None if req.has_query("wait") => return json::error_response(400, "wait must be a number of seconds"),
+        None => None,
+        Some(Ok(s)) if s.is_finite() && s >= 0.0 => Some(Duration::from_secs_f64(s).min(MAX_WAIT)),
+        Some(_) => return json::error_response(400, "wait must be a number of seconds"),
+    };
+    let since = match req.query("since").map(|s| s.parse::<u64>()) {
+        None if req.has_query("since") => return json::error_response(400, "since must be an event id"),
+        None if wait.is_some() => long_poll_default,
+        None => 0,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => return json::error_response(400, "since must be an event id"),
+    };
+    if since > log.last_id() {
+        return json::response(200, render(&log.since(0)));
+    }
+    let events = match wait {
+        None => log.since(since),
+        Some(wait) => match log.wait_since_while(since, wait, GONE_CHECK, || !req.client_gone()) {
+            Ok(found) if found.is_empty() => return Response::new(204).with_header("Cache-Control", "no-store"),
+            Ok(found) => found,
+            Err(_) => {
+                return json::error_response(503, "too many long polls waiting; try again")
+                    .with_header("Retry-After", "1")
+            }
+        },
+    };
+    json::response(200, render(&events))
+}
