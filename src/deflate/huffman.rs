@@ -58,16 +58,12 @@ pub fn canonical_codes(lengths: &[u8]) -> Vec<u16> {
 }
 
 /// Code lengths of at most `limit` bits for symbols seen `freqs` times, with
-/// the smallest total `sum(freq * length)` (package-merge, Larmore and
-/// Hirschberg 1990).
+/// the smallest total `sum(freq * length)`.
 ///
-/// Plain Huffman construction can give a rare symbol a code longer than 15
-/// bits, which DEFLATE cannot send. Package-merge finds the best code under
-/// the limit directly: think of each symbol as coins, one per level 1 to
-/// `limit`, each worth the symbol's count; a code is a choice of `2n - 2`
-/// coins of least total worth, where a level's coins may be paid in pairs
-/// ("packages") from the level below. A symbol's code length is the number
-/// of its coins chosen.
+/// Huffman's algorithm (§3.2.1 cites it) gives the best code with no limit
+/// on lengths, and almost always fits in 15 bits. When it does not (a few
+/// very rare symbols among frequent ones), *package-merge* finds the best
+/// code under the limit instead.
 ///
 /// Symbols with a count of 0 get length 0. At least two symbols always get a
 /// code (a symbol is added if only one was seen), so the code is complete:
@@ -96,28 +92,79 @@ pub fn code_lengths(freqs: &[u32], limit: u8) -> Vec<u8> {
         leaves.len()
     );
     leaves.sort_unstable();
-    let leaf_items: Vec<(u64, Option<u16>)> = leaves.iter().map(|&(w, s)| (w, Some(s))).collect();
+    if !huffman(&leaves, limit, &mut lengths) {
+        package_merge(&leaves, limit, &mut lengths);
+    }
+    lengths
+}
 
+/// Huffman's algorithm: join the two lightest trees until one is left; a
+/// symbol's code length is its depth. With the leaves sorted by weight the
+/// joined trees come out sorted too, so two queues replace a heap. Returns
+/// false, leaving `lengths` alone, if some length would pass `limit`.
+fn huffman(leaves: &[(u64, u16)], limit: u8, lengths: &mut [u8]) -> bool {
+    const MAX_NODES: usize = 2 * 288 - 1;
+    let n = leaves.len();
+    let nodes = 2 * n - 1;
+    let mut weight = [0u64; MAX_NODES];
+    for (w, leaf) in weight.iter_mut().zip(leaves) {
+        *w = leaf.0;
+    }
+    let mut parent = [0u16; MAX_NODES];
+    let (mut leaf, mut joined) = (0, n);
+    for node in n..nodes {
+        let mut lightest = || {
+            let take_leaf = leaf < n && (joined >= node || weight[leaf] <= weight[joined]);
+            let pick = if take_leaf { &mut leaf } else { &mut joined };
+            *pick += 1;
+            *pick - 1
+        };
+        let (a, b) = (lightest(), lightest());
+        weight[node] = weight[a] + weight[b];
+        parent[a] = node as u16;
+        parent[b] = node as u16;
+    }
+    // Parents come after their children: fill depths from the root down.
+    let mut depth = [0u16; MAX_NODES];
+    for i in (0..nodes - 1).rev() {
+        depth[i] = depth[parent[i] as usize] + 1;
+    }
+    if depth[..n].iter().any(|&d| d > limit as u16) {
+        return false;
+    }
+    for (i, &(_, symbol)) in leaves.iter().enumerate() {
+        lengths[symbol as usize] = depth[i] as u8;
+    }
+    true
+}
+
+/// Package-merge (Larmore and Hirschberg, 1990): the best code lengths of
+/// at most `limit` bits. Think of each symbol as coins, one per level 1 to
+/// `limit`, each worth the symbol's count; a code is a choice of `2n - 2`
+/// coins of least total worth, where a level's coins may be paid in pairs
+/// ("packages") from the level below. A symbol's code length is the number
+/// of its coins chosen.
+fn package_merge(leaves: &[(u64, u16)], limit: u8, lengths: &mut [u8]) {
+    let symbols: Vec<(u64, Option<u16>)> = leaves.iter().map(|&(w, s)| (w, Some(s))).collect();
     // levels[0] is the deepest level (`limit`), holding only symbols; each
     // level above merges the symbols with packages of the level below.
-    let mut levels: Vec<Vec<(u64, Option<u16>)>> = vec![leaf_items.clone()];
+    let mut levels: Vec<Vec<(u64, Option<u16>)>> = vec![symbols.clone()];
     for _ in 1..limit {
         let below = levels.last().expect("one level");
-        let mut merged = Vec::with_capacity(leaf_items.len() + below.len() / 2);
+        let mut merged = Vec::with_capacity(symbols.len() + below.len() / 2);
         let mut packages = below.chunks_exact(2).map(|p| (p[0].0 + p[1].0, None)).peekable();
-        let mut symbols = leaf_items.iter().copied().peekable();
+        let mut singles = symbols.iter().copied().peekable();
         loop {
-            let take_symbol = match (symbols.peek(), packages.peek()) {
+            let take_symbol = match (singles.peek(), packages.peek()) {
                 (Some(s), Some(p)) => s.0 <= p.0,
                 (Some(_), None) => true,
                 (None, Some(_)) => false,
                 (None, None) => break,
             };
-            merged.push(if take_symbol { symbols.next() } else { packages.next() }.expect("peeked"));
+            merged.push(if take_symbol { singles.next() } else { packages.next() }.expect("peeked"));
         }
         levels.push(merged);
     }
-
     // Choose the 2n - 2 cheapest items of the top level; the packages among
     // the first k items of a level are the first 2k items of the level below.
     let mut take = 2 * leaves.len() - 2;
@@ -131,7 +178,6 @@ pub fn code_lengths(freqs: &[u32], limit: u8) -> Vec<u8> {
         }
         take = 2 * packages;
     }
-    lengths
 }
 
 /// Why a set of code lengths is not a usable prefix code.
@@ -202,50 +248,66 @@ impl Decoder {
         if left > 0 && !(single_code_ok && codes <= 1 && count[2..].iter().all(|&c| c == 0)) {
             return Err(CodeError::Incomplete);
         }
+        // No wider table than the longest code needs.
+        let longest = count.iter().rposition(|&c| c > 0).unwrap_or(1) as u32;
+        let root = root.min(longest).max(1);
 
-        let codes_of = canonical_codes(lengths);
-        let mut table = vec![entry(INVALID, NO_CODE) | 1; 1 << root];
-        // Codes not longer than the root fill every slot their bits prefix.
+        // The symbols in canonical order: by length, then by symbol (§3.2.2).
+        let mut start = [0usize; 16];
+        for len in 1..15 {
+            start[len + 1] = start[len] + count[len] as usize;
+        }
+        let mut sorted = [0u16; 320];
         for (symbol, &len) in lengths.iter().enumerate() {
-            let len = len as u32;
-            if len == 0 || len > root {
-                continue;
-            }
-            let e = meaning(symbol) | len;
-            let mut i = reverse(codes_of[symbol], len as u8) as usize;
-            while i < table.len() {
-                table[i] = e;
-                i += 1 << len;
+            if len != 0 {
+                sorted[start[len as usize]] = symbol as u16;
+                start[len as usize] += 1;
             }
         }
-        // Longer codes, in canonical order, grouped by their first `root`
-        // bits; each group gets a sub-table just deep enough for it.
+
+        let mut table = vec![entry(INVALID, NO_CODE) | 1; 1 << root];
         let mut remaining = count;
-        let mut current: Option<(u16, usize, u32)> = None; // prefix, offset, sub-table bits
-        for len in (root + 1)..16 {
-            for (symbol, _) in lengths.iter().enumerate().filter(|&(_, &l)| l as u32 == len) {
-                let code = codes_of[symbol];
+        let mut group: Option<(u32, usize, u32)> = None; // prefix, offset, sub-table bits
+        let (mut code, mut code_len) = (0u32, 0u32);
+        for &symbol in &sorted[..codes as usize] {
+            // Codes of one length are consecutive numbers; the next length
+            // continues from the next number, shifted left (§3.2.2).
+            let len = lengths[symbol as usize] as u32;
+            code <<= len - code_len;
+            code_len = len;
+            let e = meaning(symbol as usize);
+            if len <= root {
+                // Every slot whose first `len` bits are this code.
+                let mut i = reverse(code as u16, len as u8) as usize;
+                while i < table.len() {
+                    table[i] = e | len;
+                    i += 1 << len;
+                }
+            } else {
+                // Longer codes are grouped by their first `root` bits; each
+                // group gets a sub-table just deep enough for it.
                 let prefix = code >> (len - root);
-                let (offset, sub_bits) = match current {
+                let (offset, sub_bits) = match group {
                     Some((p, offset, bits)) if p == prefix => (offset, bits),
                     _ => {
                         let bits = sub_table_bits(&remaining, len, root);
                         let offset = table.len();
                         table.resize(offset + (1 << bits), entry(INVALID, NO_CODE) | 1);
-                        table[reverse(prefix, root as u8) as usize] = entry(LINK | (bits << 8), offset as u32) | root;
-                        current = Some((prefix, offset, bits));
+                        let link = entry(LINK | (bits << 8), offset as u32) | root;
+                        table[reverse(prefix as u16, root as u8) as usize] = link;
+                        group = Some((prefix, offset, bits));
                         (offset, bits)
                     }
                 };
                 let rest = len - root;
-                let e = meaning(symbol) | rest;
-                let mut i = reverse(code & ((1 << rest) - 1), rest as u8) as usize;
+                let mut i = reverse((code & ((1 << rest) - 1)) as u16, rest as u8) as usize;
                 while i < 1 << sub_bits {
-                    table[offset + i] = e;
+                    table[offset + i] = e | rest;
                     i += 1 << rest;
                 }
-                remaining[len as usize] -= 1;
             }
+            remaining[len as usize] -= 1;
+            code += 1;
         }
         Ok(Decoder { table, root })
     }

@@ -319,6 +319,7 @@ impl Matcher {
         self.buf[pos - self.base]
     }
 
+    #[inline(always)]
     fn hash(&self, pos: usize) -> usize {
         let i = pos - self.base;
         let b = &self.buf[i..i + 3];
@@ -327,6 +328,7 @@ impl Matcher {
     }
 
     /// Adds `pos` to its hash chain; returns the previous head of the chain.
+    #[inline(always)]
     fn insert(&mut self, pos: usize) -> u16 {
         let h = self.hash(pos);
         let previous = self.head[h];
@@ -347,7 +349,7 @@ impl Matcher {
         }
         let nice = nice.min(max);
         let here = pos - self.base;
-        let buf = &self.buf;
+        let current = &self.buf[here..here + max];
         let mut distance = (pos as u16).wrapping_sub(candidate) as usize;
         let mut previous = 0;
         for _ in 0..chain {
@@ -355,9 +357,11 @@ impl Matcher {
             if distance <= previous || distance > reach {
                 break;
             }
-            let there = here - distance;
-            if buf[there + best] == buf[here + best] && buf[there] == buf[here] {
-                let length = common_prefix(buf, there, here, max);
+            let earlier = &self.buf[here - distance..here - distance + max];
+            // Only a match that agrees on the two bytes ending at `best` can
+            // be longer than the best so far: check those first.
+            if earlier[best - 1..=best] == current[best - 1..=best] {
+                let length = common_prefix(earlier, current);
                 if length > best {
                     (best, best_distance) = (length, distance);
                     if length >= nice {
@@ -400,21 +404,18 @@ impl Matcher {
 /// literals it replaces, as a rule.
 const TOO_FAR: usize = 4096;
 
-/// How many bytes from `a` and `b` (a < b) agree, up to `max`, eight at a time.
-fn common_prefix(buf: &[u8], a: usize, b: usize, max: usize) -> usize {
+/// How many leading bytes `a` and `b` (of equal length) share, eight at a time.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     let mut n = 0;
-    while n + 8 <= max {
-        let x = u64::from_le_bytes(buf[a + n..a + n + 8].try_into().expect("8 bytes"));
-        let y = u64::from_le_bytes(buf[b + n..b + n + 8].try_into().expect("8 bytes"));
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        let x = u64::from_le_bytes(x.try_into().expect("8 bytes"));
+        let y = u64::from_le_bytes(y.try_into().expect("8 bytes"));
         if x != y {
             return n + ((x ^ y).trailing_zeros() / 8) as usize;
         }
         n += 8;
     }
-    while n < max && buf[a + n] == buf[b + n] {
-        n += 1;
-    }
-    n
+    n + a[n..].iter().zip(&b[n..]).take_while(|(x, y)| x == y).count()
 }
 
 /// The LZ77 parse of `data` on its own, for showing what the encoder sees.
