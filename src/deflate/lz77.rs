@@ -6,10 +6,11 @@
 //! occurrence by brute force would compare every position with every
 //! earlier one. §4 describes the classic shortcut, used here:
 //!
-//! - hash the 3 bytes at each position (a match is at least 3 long);
+//! - hash the bytes at each position: §4 hashes 3, the shortest match;
+//!   this encoder hashes 4 in windows over 4 KiB (see [`hashed_bytes`]);
 //! - `head[hash]` holds the most recent position with that hash, and
 //!   `prev[position]` the one before it: a *chain* through the window,
-//!   newest first, of the places where the same 3 bytes may start;
+//!   newest first, of the places where the same bytes may start;
 //! - to encode a position, follow its chain for at most `max_chain` steps
 //!   and keep the longest match, stopping early at a `nice` length.
 //!
@@ -102,6 +103,24 @@ pub(crate) struct Effort {
     greedy: bool,
 }
 
+/// Bytes hashed to find where a match may start, in a window of
+/// `window_bits`. RFC 1951 §4 hashes 3, the shortest match. In a large
+/// window that puts thousands of places on the chain of a common 3-byte
+/// string; hashing 4 keeps only the places where 4 bytes repeat, far
+/// fewer, and the search is much faster. Matches of exactly 3 bytes are
+/// then found only by chance, and little is lost: a length code, a
+/// distance code and its extra bits cost about as much as three
+/// Huffman-coded literals. In a window of 4 KiB or less the chains are
+/// short anyway, and a short message gains more from its 3-byte matches:
+/// there, 3. `docs/compression.md` has the figures.
+pub fn hashed_bytes(window_bits: WindowBits) -> usize {
+    if window_bits.bits() <= 12 {
+        3
+    } else {
+        4
+    }
+}
+
 /// Bytes kept after the position being encoded, so a match of the longest
 /// length can be checked (and three more bytes hashed) before more input
 /// is loaded.
@@ -117,6 +136,8 @@ const LOOKAHEAD: usize = MAX_MATCH + MIN_MATCH + 1;
 pub struct Matcher {
     window: usize,
     hash_shift: u32,
+    /// Bytes hashed: 3 or 4 ([`hashed_bytes`]).
+    hashed: usize,
     /// Input bytes from absolute position `base` on.
     buf: Vec<u8>,
     base: usize,
@@ -146,6 +167,7 @@ impl Matcher {
         Matcher {
             window,
             hash_shift: 32 - window_bits.bits() as u32,
+            hashed: hashed_bytes(window_bits),
             buf: Vec::with_capacity(2 * window + LOOKAHEAD),
             base: 0,
             floor: 0,
@@ -182,7 +204,7 @@ impl Matcher {
         let history = &history[history.len().saturating_sub(self.window)..];
         self.buf.extend_from_slice(history);
         self.floor = self.pos;
-        for p in self.pos..self.pos + history.len().saturating_sub(MIN_MATCH - 1) {
+        for p in self.pos..self.pos + history.len().saturating_sub(self.hashed - 1) {
             self.insert(p);
         }
         self.pos += history.len();
@@ -232,7 +254,7 @@ impl Matcher {
         let end = self.base + self.buf.len();
         while self.pos < stop {
             let pos = self.pos;
-            let (length, distance) = if pos + MIN_MATCH <= end {
+            let (length, distance) = if pos + self.hashed <= end {
                 let candidate = self.insert(pos);
                 self.longest(pos, candidate, MIN_MATCH - 1, effort.max_chain, effort.nice)
             } else {
@@ -241,7 +263,7 @@ impl Matcher {
             if length >= MIN_MATCH {
                 tokens.matched(length, distance);
                 if length <= effort.lazy {
-                    for p in pos + 1..(pos + length).min(end + 1 - MIN_MATCH) {
+                    for p in pos + 1..(pos + length).min(end + 1 - self.hashed) {
                         self.insert(p);
                     }
                 }
@@ -268,7 +290,7 @@ impl Matcher {
         while self.pos < stop {
             let pos = self.pos;
             let (mut length, mut distance) = (0, 0);
-            if pos + MIN_MATCH <= end {
+            if pos + self.hashed <= end {
                 let candidate = self.insert(pos);
                 if lazy.length < effort.lazy {
                     let chain = if lazy.length >= effort.good {
@@ -288,7 +310,7 @@ impl Matcher {
                 let start = pos - 1;
                 tokens.matched(lazy.length, lazy.distance);
                 let match_end = start + lazy.length;
-                for p in pos + 1..match_end.min(end + 1 - MIN_MATCH) {
+                for p in pos + 1..match_end.min(end + 1 - self.hashed) {
                     self.insert(p);
                 }
                 self.pos = match_end;
@@ -322,8 +344,12 @@ impl Matcher {
     #[inline(always)]
     fn hash(&self, pos: usize) -> usize {
         let i = pos - self.base;
-        let b = &self.buf[i..i + 3];
-        let key = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        let b = &self.buf[i..i + self.hashed];
+        let key = if self.hashed == 4 {
+            u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+        } else {
+            u32::from_le_bytes([b[0], b[1], b[2], 0])
+        };
         (key.wrapping_mul(0x9e37_79b1) >> self.hash_shift) as usize
     }
 
@@ -467,18 +493,24 @@ mod tests {
 
     #[test]
     fn lazy_matching_prefers_a_longer_match_one_byte_later() {
-        // At "bcdefgh" greedy takes "bcd" from "xbcdy"; lazy sees the
-        // 6-byte "cdefgh" one position later and sends "b" as a literal.
-        let data = b"xbcdy cdefgh abcdefgh";
+        // At "bcdefghij" greedy takes "bcde" from "xbcdez"; lazy sees the
+        // 8-byte "cdefghij" one position later and sends "b" as a literal.
+        let data = b"xbcdez cdefghij abcdefghij";
         let lazy = parse(data, WindowBits::MAX, Level::DEFAULT);
         let greedy = parse(data, WindowBits::MAX, Level::FASTEST);
         assert_eq!(expand(&lazy), data);
         assert_eq!(expand(&greedy), data);
-        assert!(lazy.contains(&Token::Match { length: 6, distance: 9 }), "{lazy:?}");
+        assert!(
+            lazy.contains(&Token::Match {
+                length: 8,
+                distance: 11
+            }),
+            "{lazy:?}"
+        );
         assert!(
             greedy.contains(&Token::Match {
-                length: 3,
-                distance: 13
+                length: 4,
+                distance: 16
             }),
             "{greedy:?}"
         );
