@@ -118,7 +118,8 @@ impl Deflater {
                 own = Matcher::new(window_for(data.len(), self.config.window_bits));
                 &mut own
             };
-            let mut tokens = Tokens::with_capacity(BLOCK_TOKENS.min(data.len() / 2 + 16));
+            // At most one token per byte, and a block's worth at a time.
+            let mut tokens = Tokens::with_capacity(BLOCK_TOKENS.min(data.len() + 1));
             let mut block_start = 0;
             matcher.parse(data, self.config.level, &mut tokens, &mut |t: &mut Tokens| {
                 let raw = &data[block_start..block_start + t.raw_len];
