@@ -14,7 +14,7 @@
 //! | transport | [`udp`] | datagrams, no connection | `udp_echo` |
 //! | application | [`http`] | HTTP/1.1: parser with limits, keep-alive, router, REST, polling | `http_server`, `push_vs_poll` |
 //! | application | [`websocket`] | RFC 6455 by hand: handshake, frames, masking, close, split halves | `ws_echo`, `ws_client`, `frame_anatomy` |
-//! | application | [`deflate`] | RFC 1951 by hand: LZ77, Huffman codes, inflate with limits, sync flush | |
+//! | application | [`deflate`] | DEFLATE (RFC 1951) by hand, for permessage-deflate: LZ77, Huffman codes, bounded inflate, sync flush | `deflate_demo`, `deflate_bench` |
 //! | application | [`broadcast`] | the hub thread: encode once, bounded outboxes, keepalive | `ws_broadcast`, `broadcast_load` |
 //! | demos | [`chat`], [`ticker`] | the classroom demos, pages compiled in | `chat`, `ticker` |
 //! | aids | [`wire`], [`entropy`] | hex dumps, timelines, byte-counting relay; random keys | |

@@ -89,9 +89,9 @@ impl Inflater {
     /// Inflates one message's payload (without the tail), appending at most
     /// `max_len` bytes to `out`.
     ///
-    /// After an error the history is as it was before the message; the
-    /// connection should fail anyway (RFC 7692 §8: a message that cannot be
-    /// inflated fails the WebSocket connection).
+    /// After an error the history is as it was before the message. A
+    /// message that cannot be inflated leaves the two ends' windows out of
+    /// step, so the connection cannot go on anyway.
     pub fn inflate_message(&mut self, payload: &[u8], out: &mut Vec<u8>, max_len: usize) -> Result<(), InflateError> {
         let start = out.len();
         Decode::new(
@@ -204,15 +204,15 @@ impl<'a> Decode<'a> {
                 End::FinalBlock => {}
                 End::Message { payload_len } => {
                     // RFC 7692 §7.2.1: a final block is padded to a byte
-                    // boundary and more blocks may follow it.
+                    // boundary, and more blocks may follow it.
                     if last {
                         self.bits.align();
-                        if self.bits.consumed_bits() >= payload_len * 8 {
-                            return Ok(()); // only the appended tail is left
-                        }
                     }
-                    if self.bits.bits_left() < 8 {
-                        return Ok(()); // the input ends with this block
+                    // Done when the payload's own bytes are used up (what is
+                    // left is the appended tail, or nothing), or only the
+                    // padding of its last byte remains.
+                    if self.bits.consumed_bits() >= payload_len * 8 || self.bits.bits_left() < 8 {
+                        return Ok(());
                     }
                 }
             }
@@ -474,6 +474,17 @@ mod tests {
         let mut out = Vec::new();
         inflater.inflate_message(&[0x00], &mut out, 100).unwrap();
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_payload_that_kept_its_tail_still_inflates() {
+        // The appended tail then follows a complete stored block: unread.
+        let mut out = Vec::new();
+        let whole = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00, 0x00, 0xff, 0xff];
+        Inflater::new(WindowBits::MAX, false)
+            .inflate_message(&whole, &mut out, 100)
+            .unwrap();
+        assert_eq!(out, b"Hello");
     }
 
     #[test]

@@ -105,8 +105,8 @@ pub(crate) struct Effort {
 
 /// Bytes hashed to find where a match may start, in a window of
 /// `window_bits`. RFC 1951 §4 hashes 3, the shortest match. In a large
-/// window that puts thousands of places on the chain of a common 3-byte
-/// string; hashing 4 keeps only the places where 4 bytes repeat, far
+/// window a common 3-byte string (`the`, `":"`) has hundreds of places on
+/// its chain; hashing 4 keeps only the places where 4 bytes repeat, far
 /// fewer, and the search is much faster. Matches of exactly 3 bytes are
 /// then found only by chance, and little is lost: a length code, a
 /// distance code and its extra bits cost about as much as three
