@@ -230,6 +230,33 @@ fn releasing_the_tables_while_idle_changes_nothing_on_the_wire() {
 }
 
 #[test]
+fn memory_kept_per_connection_is_six_bytes_per_window_byte_at_most() {
+    // docs/compression.md: window and tables 6 × 2^b + 262 bytes with
+    // context takeover, 2^b after release; the inflater keeps 2^b.
+    let data = input("mixed", 100_000, 4, &chapters());
+    for bits in 8..=15u8 {
+        let window = 1usize << bits;
+        let mut deflater = Deflater::new(config(bits, 6, true));
+        assert_eq!(deflater.memory(), 0, "nothing before the first message");
+        let mut payload = Vec::new();
+        deflater.compress_message(&data, &mut payload);
+        assert!(
+            (5 * window..=6 * window + 262).contains(&deflater.memory()),
+            "{bits} bits: {}",
+            deflater.memory()
+        );
+        deflater.release();
+        assert!(deflater.memory() <= window);
+        let mut inflater = Inflater::new(WindowBits::new(bits).unwrap(), true);
+        inflater.inflate_message(&payload, &mut Vec::new(), data.len()).unwrap();
+        assert!(inflater.memory() <= window);
+        let mut alone = Deflater::new(config(bits, 6, false));
+        alone.compress_message(&data, &mut Vec::new());
+        assert_eq!(alone.memory(), 0, "without context takeover nothing is kept");
+    }
+}
+
+#[test]
 fn a_deflater_with_a_small_window_never_refers_further_back() {
     // Text repeating every 1000 bytes: the natural matches are 1000 back.
     let text = chapters();
