@@ -449,6 +449,8 @@ fn fixed_decoders() -> &'static (Decoder, Decoder) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deflate::bits::BitWriter;
+    use crate::deflate::huffman::reverse;
 
     fn window(bits: u8) -> WindowBits {
         WindowBits::new(bits).unwrap()
@@ -521,14 +523,28 @@ mod tests {
     }
 
     #[test]
+    fn length_symbol_284_with_all_extra_bits_means_258_as_in_zlib() {
+        let mut data = Vec::new();
+        let mut w = BitWriter::new(&mut data);
+        w.put(0b011, 3); // BFINAL, fixed
+        w.put(reverse(0x30 + b'a' as u16, 8) as u32, 8);
+        w.put(reverse(0b1100_0100, 8) as u32, 8); // 284
+        w.put(31, 5);
+        w.put(0, 5); // distance 1
+        w.put(0, 7); // end of block
+        w.align();
+        assert_eq!(inflate(&data, 1000).unwrap(), [b'a'; 259]);
+    }
+
+    #[test]
     fn output_capacity_never_passes_the_limit() {
         // A fixed block: literal 'a', then length 258 distance 1, many times.
         let mut data = Vec::new();
-        let mut w = crate::deflate::bits::BitWriter::new(&mut data);
+        let mut w = BitWriter::new(&mut data);
         w.put(0b011, 3); // BFINAL, fixed
-        w.put(super::super::huffman::reverse(0x30 + b'a' as u16, 8) as u32, 8);
+        w.put(reverse(0x30 + b'a' as u16, 8) as u32, 8);
         for _ in 0..1000 {
-            w.put(super::super::huffman::reverse(0b11000101, 8) as u32, 8); // 285: length 258
+            w.put(reverse(0b11000101, 8) as u32, 8); // 285: length 258
             w.put(0, 5); // distance code 0: distance 1
         }
         w.put(0, 7); // end of block
