@@ -2,7 +2,7 @@
 //!
 //! [`lz77`](super::lz77) turns the input into tokens (literals and
 //! matches); every 16 Ki tokens, and at the end of the input,
-//! [`block`](super::block) writes them as one block in its smallest form.
+//! [`block`] writes them as one block in its smallest form.
 //! The stream then ends in one of two ways:
 //!
 //! - [`Flush::Final`]: the last block has BFINAL set; this is a whole raw

@@ -9,8 +9,9 @@
 //! Three jobs, one per direction and one shared:
 //!
 //! - [`code_lengths`]: the encoder's choice of lengths from symbol counts,
-//!   the shortest total for a given limit (15 bits, or 7 for the code length
-//!   code), by the *package-merge* algorithm;
+//!   the shortest total within a limit (15 bits, or 7 for the code length
+//!   code): Huffman's algorithm, or *package-merge* when Huffman's codes
+//!   would be too long;
 //! - [`canonical_codes`]: lengths to codes (§3.2.2), used by both ends;
 //! - [`Decoder`]: a lookup table that decodes a symbol from the next bits
 //!   with one or two reads, instead of walking a tree bit by bit.
@@ -381,6 +382,40 @@ mod tests {
             let lengths = code_lengths(&fib, limit);
             assert!(lengths.iter().all(|&l| (1..=limit).contains(&l)), "{lengths:?}");
             assert_eq!(kraft_sum(&lengths), 1.0);
+        }
+    }
+
+    #[test]
+    fn the_lengths_cost_no_more_than_any_complete_code_within_the_limit() {
+        // Every assignment of lengths 1..=limit to up to 7 symbols, against
+        // what code_lengths chooses, Huffman or package-merge alike.
+        let mut seed = 12345u64;
+        for round in 0..300 {
+            let n = 2 + round % 6;
+            let freqs: Vec<u32> = (0..n)
+                .map(|_| {
+                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    1 + (seed >> 33) as u32 % [3, 50, 1000][round % 3]
+                })
+                .collect();
+            let limit = (usize::BITS - (n - 1).leading_zeros()) as u8 + (round % 2) as u8;
+            let cost = |l: &[u8]| l.iter().zip(&freqs).map(|(&l, &f)| l as u64 * f as u64).sum::<u64>();
+            let mut best = u64::MAX;
+            let mut lengths = vec![1u8; n];
+            loop {
+                if kraft_sum(&lengths) == 1.0 {
+                    best = best.min(cost(&lengths));
+                }
+                // Next assignment, like an odometer in base `limit`.
+                let Some(i) = lengths.iter().position(|&l| l < limit) else {
+                    break;
+                };
+                lengths[i] += 1;
+                lengths[..i].fill(1);
+            }
+            let chosen = code_lengths(&freqs, limit);
+            assert!(chosen.iter().all(|&l| l <= limit));
+            assert_eq!(cost(&chosen), best, "counts {freqs:?}, limit {limit}");
         }
     }
 
