@@ -691,8 +691,9 @@ fn run_oracle(dir: &Path, limit: Duration) -> String {
 #[test]
 fn zlib_and_wirelab_inflate_each_others_output() {
     let text = chapters();
-    let dir = std::env::temp_dir().join(format!("wirelab-zlib-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = Scratch(std::env::temp_dir().join(format!("wirelab-zlib-{}", std::process::id())));
+    let dir = &scratch.0;
+    std::fs::create_dir_all(dir).unwrap();
     let mut manifest = String::new();
     let mut cases = Vec::new();
     let mut n = 0;
@@ -731,7 +732,7 @@ fn zlib_and_wirelab_inflate_each_others_output() {
     }
     std::fs::write(dir.join("manifest"), manifest).unwrap();
 
-    let report = run_oracle(&dir, Duration::from_secs(300));
+    let report = run_oracle(dir, Duration::from_secs(300));
     let failures: Vec<&str> = report.lines().filter(|l| !l.starts_with("ok ")).collect();
     assert!(
         failures.is_empty(),
@@ -772,5 +773,13 @@ fn zlib_and_wirelab_inflate_each_others_output() {
             );
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A directory removed when the test ends, passed or failed.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
