@@ -1,23 +1,24 @@
 //! `broadcast_load`: load a broadcast server from another process, and measure it.
 //!
 //! ```text
-//! cargo build --release --examples
-//! target/release/examples/broadcast_load MODE [--clients M] [--messages K] [--size BYTES]
+//! cargo run --release --example broadcast_load -- [MODE] [--clients M] [--messages K] [--size BYTES]
 //!     [--rate PER_SEC] [--seconds S] [--threads T] [--server PATH | --url URL [--pid PID]]
 //! ```
 //!
-//! By default it starts `ws_broadcast` (the program next to it) as a child
-//! process on a free port, so load and server never share a process, and
+//! By default it starts the server under test as a child process on a free
+//! port (itself, run as `broadcast_load serve ADDR`, which is exactly what
+//! `ws_broadcast` runs), so load and server never share a process, and
 //! stops it at the end. `--server PATH` starts another server the same way
-//! (`tcp_broadcast`, the plain-TCP baseline, or an older build of
-//! `ws_broadcast`); `--url` loads one that is already running, and `--pid`
-//! names its process so its CPU time and memory can be read from `/proc`.
+//! (`target/release/examples/tcp_broadcast`, the plain-TCP baseline, or an
+//! older build of `ws_broadcast`); `--url` loads one that is already
+//! running, and `--pid` names its process so its CPU time and memory can be
+//! read from `/proc`.
 //! URLs are `ws://HOST:PORT/PATH` (WebSocket text frames) or
 //! `tcp://HOST:PORT` (one line per message, for `tcp_broadcast`).
 //!
 //! Modes, one figure each:
 //!
-//! | mode | what happens | defaults |
+//! | MODE (default `paced`) | what happens | defaults |
 //! |---|---|---|
 //! | `burst` | client 0 publishes K messages as fast as it can | 100 clients, 50 000 messages |
 //! | `paced` | client 0 publishes K messages at a steady rate | 1 000 clients, 1 000 messages, 100/s |
@@ -36,11 +37,12 @@
 //! not the server, set the pace.
 //!
 //! How it reads many sockets without a thread each: the sockets are
-//! non-blocking, shared out among a few reader threads (`--threads`, default
-//! 2); each thread goes round its sockets reading whatever is there with a
-//! large buffer, and sleeps 100 µs when a whole round found nothing. A thread
-//! per client would cost a wake-up per delivery, more than the server spends
-//! on it. Publishers use blocking sockets of their own, with a reader thread
+//! non-blocking, shared out among reader threads (`--threads`, default 1,
+//! which leaves the other core of a 2-core machine to the server); each
+//! thread goes round its sockets reading whatever is there with a large
+//! buffer, and sleeps 100 µs when a whole round found nothing. A thread per
+//! client would cost a wake-up per delivery, more than the server spends on
+//! it. Publishers use blocking sockets of their own, with a reader thread
 //! each.
 //!
 //! The client side of the protocols is written here from scratch (a
@@ -61,7 +63,7 @@ use std::time::{Duration, Instant};
 /// Sleep of a reader thread after a round over its sockets that read nothing.
 const IDLE_SLEEP: Duration = Duration::from_micros(100);
 /// Read buffer of each reader thread.
-const READ_BUFFER: usize = 1 << 20;
+const READ_BUFFER: usize = 256 << 10;
 /// Bytes a publisher joins into one write in the as-fast-as-it-can modes.
 const PUBLISH_BATCH: usize = 64 * 1024;
 /// A run ends when no delivery has happened for this long.
@@ -108,7 +110,11 @@ fn usage() -> ! {
 }
 
 fn parse_args() -> Options {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    // Without a mode, `paced`.
+    if args.first().is_some_and(|a| a.starts_with("--")) {
+        args.insert(0, "paced".into());
+    }
     let mode = match args.first().map(String::as_str) {
         Some("burst") => Mode::Burst,
         Some("paced") => Mode::Paced,
@@ -135,7 +141,7 @@ fn parse_args() -> Options {
             Mode::Stall => 60.0,
             _ => 5.0,
         },
-        threads: 2,
+        threads: 1,
         server: None,
         url: None,
         pid: None,
@@ -203,11 +209,14 @@ fn start_target(o: &Options) -> Target {
     let (url, pid, child) = match &o.url {
         Some(url) => (url.clone(), o.pid, None),
         None => {
-            let program = o.server.clone().unwrap_or_else(|| {
-                let me = std::env::current_exe().expect("the path of this program");
-                me.with_file_name("ws_broadcast").to_string_lossy().into_owned()
-            });
-            let mut child = Command::new(&program)
+            // By default this same program, as a server (see `serve`).
+            let me = std::env::current_exe().expect("the path of this program");
+            let program = o.server.clone().unwrap_or_else(|| me.to_string_lossy().into_owned());
+            let mut command = Command::new(&program);
+            if o.server.is_none() {
+                command.arg(SERVE);
+            }
+            let mut child = command
                 .arg("127.0.0.1:0")
                 .arg((o.clients + 100).to_string())
                 .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
@@ -215,7 +224,7 @@ fn start_target(o: &Options) -> Target {
                 .spawn()
                 .unwrap_or_else(|e| {
                     eprintln!("broadcast_load: cannot start {program}: {e}");
-                    eprintln!("  (build it first: cargo build --release --examples)");
+                    eprintln!("  (build it first: cargo build --release --example NAME)");
                     std::process::exit(1);
                 });
             let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
@@ -654,22 +663,17 @@ fn read_round(mut conns: Vec<Conn>, shared: &Shared) -> Vec<Conn> {
             if c.ended || (c.stalled && stalling) {
                 continue;
             }
-            loop {
-                match c.stream.read(&mut buf) {
-                    Ok(0) => c.ended = true,
-                    Ok(n) => {
-                        any += n;
-                        let got = c.feed(&buf[..n], shared);
-                        shared.delivered.fetch_add(got, Ordering::Relaxed);
-                        if n == buf.len() {
-                            continue;
-                        }
-                    }
-                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                    Err(_) => c.ended = true,
+            // One read per socket per round, so that every socket is read
+            // often even when all of them have a lot waiting.
+            match c.stream.read(&mut buf) {
+                Ok(0) => c.ended = true,
+                Ok(n) => {
+                    any += n;
+                    let got = c.feed(&buf[..n], shared);
+                    shared.delivered.fetch_add(got, Ordering::Relaxed);
                 }
-                break;
+                Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::WouldBlock) => {}
+                Err(_) => c.ended = true,
             }
             c.check_done(shared);
         }
@@ -888,7 +892,36 @@ impl RssPeak {
 // ---------------------------------------------------------------------------
 // The run
 
+/// The first argument that makes this program the server under test instead.
+const SERVE: &str = "serve";
+
+/// The server side, in a process of its own: exactly what `ws_broadcast`
+/// runs (`spawn_relay`), on `ADDR` with a cap of `MAX` connections.
+fn serve(addr: &str, max: Option<&str>) -> ! {
+    let env = env_logger::Env::default().default_filter_or("warn");
+    let _ = env_logger::Builder::from_env(env).try_init();
+    let mut config = wirelab::server::ServerConfig::default();
+    if let Some(max) = max.and_then(|m| m.parse().ok()) {
+        config.max_connections = max;
+    }
+    let subscriber = wirelab::broadcast::SubscriberConfig::default();
+    let (server, _hub) = wirelab::broadcast::spawn_relay(addr, config, subscriber).unwrap_or_else(|e| {
+        eprintln!("broadcast_load serve: cannot listen on {addr}: {e}");
+        std::process::exit(1);
+    });
+    println!("broadcast_load serve: relaying on ws://{}/", server.local_addr());
+    server.wait();
+    std::process::exit(0);
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some(SERVE) {
+        serve(
+            args.get(1).map_or("127.0.0.1:0", String::as_str),
+            args.get(2).map(String::as_str),
+        );
+    }
     let o = parse_args();
     let needed = o.clients + 64;
     if let Some(limit) = open_files_limit() {

@@ -119,7 +119,14 @@ fn hub(joins: &Receiver<TcpStream>, lines: &Receiver<Vec<u8>>) {
                 }
                 // Newcomers first, so every line after a join reaches them.
                 clients.extend(joins.try_iter());
-                clients.retain_mut(|c| c.write_all(&batch).is_ok());
+                clients.retain_mut(|c| {
+                    let written = c.write_all(&batch).is_ok();
+                    if !written {
+                        // Its reader thread ends too.
+                        let _ = c.shutdown(std::net::Shutdown::Both);
+                    }
+                    written
+                });
             }
         }
     }

@@ -29,12 +29,15 @@ pub const WRITE_WAIT: Duration = Duration::from_secs(10);
 /// How long the hub waits for room in a subscriber's full outbox while that
 /// subscriber takes no bytes at all; then it drops the subscriber with
 /// [`TOO_SLOW`]. This is the longest one stalled subscriber can hold up the
-/// others: their next messages wait while the hub waits. One second is
-/// TCP's initial retransmission timeout (RFC 6298 §2.1): a client that is
-/// reading takes bytes well within it, even after a lost segment. A client
-/// that reads, however slowly, makes progress and is waited for: that is
-/// flow control, and it slows the publishers down to its pace.
-pub const ROOM_WAIT: Duration = Duration::from_secs(1);
+/// others: their next messages wait while the hub waits. A client that
+/// reads, however slowly, takes bytes and is waited for: that is flow
+/// control, and it slows the publishers down to its pace. Five seconds,
+/// because a client that is reading may still take nothing for a while:
+/// TCP retransmits a lost segment after a timeout that starts at one second
+/// and doubles on each loss (RFC 6298 §2.1, §5.5), so two losses in a row
+/// cost 1 + 2 s; and a client that is busy (a phone, a loaded machine)
+/// reads late.
+pub const ROOM_WAIT: Duration = Duration::from_secs(5);
 
 /// Bytes that may wait in one subscriber's outbox: frames its socket has
 /// not taken yet. Frames are shared, not copied, so the outboxes together
@@ -113,6 +116,9 @@ pub struct HubConfig {
     pub quantum: usize,
     /// See [`BATCH_BYTES`].
     pub batch_bytes: usize,
+    /// How long the hub waits for room in a full channel subscriber (see
+    /// `Hub::join`) before dropping it; [`ROOM_WAIT`] by default.
+    pub channel_wait: Duration,
 }
 
 impl Default for HubConfig {
@@ -122,6 +128,7 @@ impl Default for HubConfig {
             publisher_bytes: PUBLISHER_BYTES,
             quantum: QUANTUM,
             batch_bytes: BATCH_BYTES,
+            channel_wait: ROOM_WAIT,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use crossbeam_channel::{bounded, SendTimeoutError, Sender};
 
-use super::config::{HubConfig, ROOM_WAIT};
+use super::config::HubConfig;
 use super::outbox::Outbox;
 use super::publish::Inbox;
 use crate::websocket::frame::{server_frame, FrameHeader, OpCode};
@@ -39,7 +39,9 @@ pub(super) struct Batch {
     pub bytes: Vec<u8>,
     /// Where each frame ends in `bytes`.
     pub ends: Vec<usize>,
-    /// The same frames one by one, for subscribers that are channels.
+    /// The same frames one by one, for subscribers that are channels; taken
+    /// out before the batch is shared with the sockets, so that a batch
+    /// waiting in outboxes holds its bytes once.
     pub frames: Vec<Frame>,
 }
 
@@ -164,8 +166,8 @@ impl Hub {
 
     /// Subscribes a channel: every frame published after this call is sent
     /// to `outbox`, one by one, in order. Returns the subscriber's id. The
-    /// hub waits up to [`ROOM_WAIT`] for room in a full channel, then
-    /// drops it and sets `kicked`. For consumers in this process (tests,
+    /// hub waits up to [`HubConfig::channel_wait`] for room in a full
+    /// channel, then drops it and sets `kicked`. For consumers in this process (tests,
     /// a log); sockets go through `serve_subscriber`.
     pub fn join(&self, outbox: Sender<Frame>, kicked: Arc<AtomicBool>) -> u64 {
         let id = self.next_id();
@@ -320,13 +322,14 @@ fn fan_out(
     shared: &Shared,
     sockets: &mut Vec<SocketMember>,
     channels: &mut Vec<(u64, Sender<Frame>, Arc<AtomicBool>)>,
-    batch: Batch,
+    mut batch: Batch,
 ) {
     if log::log_enabled!(log::Level::Trace) {
         trace_frames(&batch.bytes);
     }
+    let one_by_one = std::mem::take(&mut batch.frames);
+    let frames = one_by_one.len() as u64;
     let batch = Arc::new(batch);
-    let frames = batch.frames.len() as u64;
     let mut reached = 0u64;
     sockets.retain(|s| {
         let kept = s.outbox.deliver(&batch, &shared.stopping);
@@ -334,11 +337,11 @@ fn fan_out(
         kept
     });
     channels.retain(|(id, tx, kicked)| {
-        for frame in &batch.frames {
-            match tx.send_timeout(Arc::clone(frame), ROOM_WAIT) {
+        for frame in &one_by_one {
+            match tx.send_timeout(Arc::clone(frame), shared.inbox.config().channel_wait) {
                 Ok(()) => {}
                 Err(SendTimeoutError::Timeout(_)) => {
-                    log::warn!("hub: dropping #{id}: its channel stayed full for {ROOM_WAIT:?}");
+                    log::warn!("hub: dropping #{id}: its channel stayed full");
                     kicked.store(true, Ordering::SeqCst);
                     shared.stats.dropped.fetch_add(1, Ordering::SeqCst);
                     return false;
@@ -427,8 +430,12 @@ mod tests {
     }
 
     #[test]
-    fn a_channel_that_stays_full_is_dropped_after_the_room_wait_and_only_it() {
-        let hub = Hub::start();
+    fn a_channel_that_stays_full_is_dropped_after_the_channel_wait_and_only_it() {
+        let wait = Duration::from_millis(200);
+        let hub = Hub::with_config(HubConfig {
+            channel_wait: wait,
+            ..HubConfig::default()
+        });
         let (slow_tx, _slow_rx) = bounded(2);
         let slow_kicked = Arc::new(AtomicBool::new(false));
         hub.join(slow_tx, Arc::clone(&slow_kicked));
@@ -439,7 +446,7 @@ mod tests {
             hub.publish_text(&i.to_string());
         }
         wait_for(|| hub.stats().published.load(Ordering::SeqCst) == 10);
-        assert!(started.elapsed() >= ROOM_WAIT, "the hub waited for room first");
+        assert!(started.elapsed() >= wait, "the hub waited for room first");
         assert!(slow_kicked.load(Ordering::SeqCst));
         assert_eq!(hub.subscribers(), 1);
         assert_eq!(fast_rx.len(), 10, "the other subscriber got everything");

@@ -65,6 +65,10 @@ impl Inbox {
         }
     }
 
+    pub fn config(&self) -> &HubConfig {
+        &self.config
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // Nothing here panics while holding the lock; if something did, the
         // queues are still consistent.
