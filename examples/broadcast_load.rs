@@ -736,7 +736,31 @@ struct Sent {
     error: Option<String>,
 }
 
+/// `write_all`, except that a write blocked because the server stopped
+/// reading gives up once the run is over.
+fn write_all_unless_stopped(s: &mut TcpStream, mut bytes: &[u8], shared: &Shared) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        match s.write(bytes) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) =>
+            {
+                if shared.stop.load(Ordering::SeqCst) {
+                    return Err(std::io::Error::other("the run ended while the server was not reading"));
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 fn publish(mut s: TcpStream, id: usize, plan: Plan, size: usize, shared: Arc<Shared>) -> Sent {
+    let _ = s.set_write_timeout(Some(Duration::from_millis(200)));
     let mut rng = Rng::new();
     let mut sent = Sent::default();
     let started = Instant::now();
@@ -777,7 +801,7 @@ fn publish(mut s: TcpStream, id: usize, plan: Plan, size: usize, shared: Arc<Sha
             break;
         }
         let before = Instant::now();
-        if let Err(e) = s.write_all(&out) {
+        if let Err(e) = write_all_unless_stopped(&mut s, &out, &shared) {
             sent.error = Some(e.to_string());
             break;
         }
@@ -905,13 +929,28 @@ fn serve(addr: &str, max: Option<&str>) -> ! {
         config.max_connections = max;
     }
     let subscriber = wirelab::broadcast::SubscriberConfig::default();
-    let (server, _hub) = wirelab::broadcast::spawn_relay(addr, config, subscriber).unwrap_or_else(|e| {
+    let (server, hub) = wirelab::broadcast::spawn_relay(addr, config, subscriber).unwrap_or_else(|e| {
         eprintln!("broadcast_load serve: cannot listen on {addr}: {e}");
         std::process::exit(1);
     });
     println!("broadcast_load serve: relaying on ws://{}/", server.local_addr());
-    server.wait();
-    std::process::exit(0);
+    // The hub's own counters, every 5 s while there is traffic.
+    let mut last = 0;
+    loop {
+        thread::sleep(Duration::from_secs(5));
+        let s = hub.stats();
+        let published = s.published.load(Ordering::Relaxed);
+        if published != last {
+            last = published;
+            eprintln!(
+                "hub: {published} published, {} delivered, {} dropped, {} writer threads started, {} subscribers",
+                s.delivered.load(Ordering::Relaxed),
+                s.dropped.load(Ordering::Relaxed),
+                s.writer_threads.load(Ordering::Relaxed),
+                s.subscribers.load(Ordering::Relaxed)
+            );
+        }
+    }
 }
 
 fn main() {
@@ -1072,8 +1111,20 @@ fn main() {
     let mut last_delivered = 0;
     let mut last_progress = Instant::now();
     let mut senders_done = false;
+    let mut next_rss = Instant::now() + Duration::from_secs(5);
     loop {
         thread::sleep(Duration::from_millis(20));
+        if o.mode == Mode::Flood && Instant::now() >= next_rss {
+            // Memory over time: does it level off, or keep growing?
+            next_rss += Duration::from_secs(5);
+            if let Some(kib) = target.pid.and_then(|p| status_field(p, "VmRSS")) {
+                println!(
+                    "  at {:.0} s: server RSS {:.1} MiB",
+                    published_at.elapsed().as_secs_f64(),
+                    kib as f64 / 1024.0
+                );
+            }
+        }
         if let Some((local, remote)) = stalled_ports {
             stall_watch.sample(local, remote, shared.epoch);
         }
@@ -1122,6 +1173,7 @@ fn main() {
     // Let the stalled client read what it can still get, then stop.
     shared.stalling.store(false, Ordering::SeqCst);
     thread::sleep(Duration::from_millis(if stalled_ports.is_some() { 1000 } else { 50 }));
+    shared.stop_publishing.store(true, Ordering::SeqCst);
     shared.stop.store(true, Ordering::SeqCst);
     let sent: Vec<Sent> = senders
         .into_iter()

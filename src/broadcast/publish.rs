@@ -154,7 +154,12 @@ impl Inbox {
         if st.turns.is_empty() {
             return None;
         }
-        let mut batch = Batch::default();
+        // Sized once: a batch may sit in outboxes for a while, and a vector
+        // grown by doubling would hold up to twice its bytes.
+        let mut batch = Batch {
+            bytes: Vec::with_capacity(self.config.batch_bytes),
+            ..Batch::default()
+        };
         while batch.bytes.len() < self.config.batch_bytes {
             let Some(publisher) = st.turns.pop_front() else { break };
             let Some(queue) = st.queues.get_mut(&publisher) else {
