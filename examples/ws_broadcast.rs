@@ -5,12 +5,13 @@
 //! cargo run --release --example ws_broadcast [ADDR] [MAX_CONNECTIONS]   # default 127.0.0.1:9002, any path
 //! ```
 //!
-//! Read `src/broadcast.rs` alongside: one reader thread per connection
-//! publishes to the hub thread, which encodes each message once and hands
-//! the same bytes to every subscriber's bounded outbox, drained by that
-//! subscriber's writer thread. A client that stops reading fills only its own
-//! outbox and is dropped with close code 1008; the others never wait for it.
-//! Idle clients are pinged every 54 s and dropped after 60 s of silence.
+//! Read `src/broadcast/` alongside: one reader thread per connection
+//! publishes to the hub thread, which joins the messages waiting into one
+//! batch of frames, encoded once, and writes the same bytes to every socket
+//! itself. A socket with no room gets a writer thread of its own until it
+//! has caught up; a client that stops reading is dropped with close code
+//! 1008 and cannot hold the others up for more than `ROOM_WAIT` (5 s). The
+//! hub pings idle clients every 54 s; they are dropped after 60 s of silence.
 //!
 //! Try it: run two `cargo run --example ws_client ws://127.0.0.1:9002/` in
 //! two terminals and type in one; or load it with
