@@ -10,7 +10,7 @@ use crossbeam_channel::{bounded, SendTimeoutError, Sender};
 use super::config::HubConfig;
 use super::outbox::Outbox;
 use super::publish::Inbox;
-use crate::websocket::frame::{server_frame, FrameHeader, OpCode};
+use crate::websocket::frame::{server_frame, OpCode};
 
 /// A frame encoded once and shared by every subscriber.
 pub type Frame = Arc<[u8]>;
@@ -325,7 +325,8 @@ fn fan_out(
     mut batch: Batch,
 ) {
     if log::log_enabled!(log::Level::Trace) {
-        trace_frames(&batch.bytes);
+        // Once per batch, not once per subscriber.
+        crate::websocket::conn::trace_encoded(&batch.bytes);
     }
     let one_by_one = std::mem::take(&mut batch.frames);
     let frames = one_by_one.len() as u64;
@@ -372,21 +373,6 @@ fn ping_due(sockets: &mut Vec<SocketMember>, ping: &Arc<Batch>) -> Option<Instan
         s.outbox.ping(ping)
     });
     sockets.iter().map(|s| s.next_ping).min()
-}
-
-/// Logs each frame of a batch once, as a connection does for the frames
-/// it encodes (`RUST_LOG=trace`).
-fn trace_frames(mut bytes: &[u8]) {
-    while let Ok(Some((header, len))) = FrameHeader::parse(bytes) {
-        log::trace!("send {header}");
-        let Some(rest) = usize::try_from(header.payload_len)
-            .ok()
-            .and_then(|payload| bytes.get(len + payload..))
-        else {
-            break;
-        };
-        bytes = rest;
-    }
 }
 
 #[cfg(test)]

@@ -213,7 +213,7 @@ impl Writer {
 
 /// Logs the header of each frame in a run of pre-encoded frames, as
 /// [`Encoder::frame`] does for the frames it encodes itself.
-fn trace_encoded(mut frames: &[u8]) {
+pub(crate) fn trace_encoded(mut frames: &[u8]) {
     while let Ok(Some((header, len))) = FrameHeader::parse(frames) {
         log::trace!("send {header}");
         let Some(rest) = usize::try_from(header.payload_len)
