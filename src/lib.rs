@@ -16,7 +16,7 @@
 //! | application | [`http`] | HTTP/1.1: parser with limits, keep-alive, router | `http_server` |
 //! | application | [`websocket`] | RFC 6455 by hand: handshake, frames, masking, close, split halves | `ws_echo`, `ws_client`, `frame_anatomy` |
 //! | application | [`deflate`] | DEFLATE (RFC 1951) by hand, for permessage-deflate: LZ77, Huffman codes, bounded inflate, sync flush | `deflate_demo`, `deflate_bench` |
-//! | application | [`broadcast`] | the hub thread: encode once, bounded outboxes, keepalive | `ws_broadcast`, `broadcast_load` |
+//! | application | [`broadcast`] | the hub thread: encode once, write to every socket itself, flow control, keepalive | `ws_broadcast`, `broadcast_load` |
 //! | demos | [`app`] | JSON, the event log and polling, a REST resource, the chat and the ticker (pages compiled in) | `chat`, `ticker`, `http_server`, `push_vs_poll` |
 //! | aids | [`observe`], [`random`] | hex dumps, timelines, byte-counting relay; OS randomness and masking keys | `duplex`, `push_vs_poll`, `frame_anatomy` |
 //!

@@ -35,10 +35,14 @@ struct WriteSide {
     stream: TcpStream,
     encoder: Encoder,
     closing: Closing,
+    /// The end of a frame that an [`EncodedWriter`] write cut short: it is
+    /// written before anything else, so frames never interleave.
+    unfinished: Vec<u8>,
 }
 
 impl WriteSide {
     fn write_frame(&mut self, fin: bool, opcode: OpCode, payload: &[u8]) -> Result<()> {
+        self.finish_frame()?;
         let bytes = self.encoder.frame(fin, opcode, payload);
         let result = self.stream.write_all(bytes);
         self.after_write(result)
@@ -58,6 +62,17 @@ impl WriteSide {
             });
         }
         Ok(())
+    }
+
+    /// Writes the end of a frame cut short by an [`EncodedWriter`], if
+    /// any, so that the next frame starts where the peer expects a header.
+    fn finish_frame(&mut self) -> Result<()> {
+        if self.unfinished.is_empty() {
+            return Ok(());
+        }
+        let rest = std::mem::take(&mut self.unfinished);
+        let result = self.stream.write_all(&rest);
+        self.after_write(result)
     }
 
     /// Writes the close frame a [`Reaction`] calls for, if any.
@@ -92,6 +107,7 @@ impl Writer {
     pub fn send(&self, message: Message) -> Result<()> {
         let mut side = self.lock();
         side.closing.check_send()?;
+        side.finish_frame()?;
         let side = &mut *side;
         let bytes = side.encoder.message(&message)?;
         let result = side.stream.write_all(bytes);
@@ -152,6 +168,7 @@ impl Writer {
         }
         let mut side = self.lock();
         side.closing.check_send()?;
+        side.finish_frame()?;
         if log::log_enabled!(log::Level::Trace) {
             trace_encoded(frames);
         }
@@ -185,7 +202,7 @@ impl Writer {
 
 /// Logs the header of each frame in a run of pre-encoded frames, as
 /// [`Encoder::frame`] does for the frames it encodes itself.
-fn trace_encoded(mut frames: &[u8]) {
+pub(crate) fn trace_encoded(mut frames: &[u8]) {
     while let Ok(Some((header, len))) = FrameHeader::parse(frames) {
         log::trace!("send {header}");
         let Some(rest) = usize::try_from(header.payload_len)
@@ -345,6 +362,7 @@ impl WebSocket {
                 stream: write_stream,
                 encoder: Encoder::new(role),
                 closing: Closing::new(role),
+                unfinished: Vec::new(),
             })),
             role,
         };
@@ -436,5 +454,110 @@ impl WebSocket {
     /// timeout means.
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> Result<()> {
         self.reader.set_read_timeout(timeout)
+    }
+}
+
+/// Sole use of a server connection's sending side, for code that writes
+/// pre-encoded frames itself and chooses how long each write may wait: the
+/// broadcast hub, which writes the same bytes to many sockets and must not
+/// be held up by any one of them. From [`Writer::encoded`] or
+/// [`Writer::try_encoded`]; while it is held, nothing else is written on
+/// the connection (a pong or a close frame from the reader waits for it).
+///
+/// A write here may stop in the middle of a frame. Whatever the caller
+/// does next, the frame must be finished before any other frame starts:
+/// [`EncodedWriter::keep_unfinished`] hands its end to the connection,
+/// which writes it first, whoever writes next.
+#[derive(Debug)]
+pub struct EncodedWriter<'a> {
+    side: MutexGuard<'a, WriteSide>,
+}
+
+impl Writer {
+    /// Waits for the sending side and takes it; see [`EncodedWriter`].
+    /// Fails if the connection is closing or closed, or is a client's (a
+    /// client must mask every frame with a fresh key).
+    pub fn encoded(&self) -> Result<EncodedWriter<'_>> {
+        self.check_encoded(self.lock())
+    }
+
+    /// Takes the sending side if no other thread is using it right now:
+    /// `Ok(None)` if one is (it may be blocked on a full socket).
+    pub fn try_encoded(&self) -> Result<Option<EncodedWriter<'_>>> {
+        match self.side.try_lock() {
+            Ok(side) => self.check_encoded(side).map(Some),
+            Err(std::sync::TryLockError::Poisoned(p)) => self.check_encoded(p.into_inner()).map(Some),
+            Err(std::sync::TryLockError::WouldBlock) => Ok(None),
+        }
+    }
+
+    fn check_encoded<'a>(&self, side: MutexGuard<'a, WriteSide>) -> Result<EncodedWriter<'a>> {
+        if self.role != Role::Server {
+            return Err(Error::InvalidMessage("pre-encoded frames are unmasked: servers only"));
+        }
+        side.closing.check_send()?;
+        Ok(EncodedWriter { side })
+    }
+}
+
+impl EncodedWriter<'_> {
+    /// One `write` that does not wait: as many bytes of `frames` as the
+    /// socket's send buffer has room for right now, possibly none.
+    ///
+    /// The socket is non-blocking for the duration of the call, and that
+    /// flag belongs to the open socket, shared by both halves: a `read`
+    /// that starts on the reader's thread in that instant returns
+    /// `WouldBlock` at once, which callers treat like a read timeout ("read
+    /// again"; see [`Reader::read`]). Writes cannot see it: they need this
+    /// lock. Returns 0 while the end of an earlier frame is still unwritten.
+    pub fn write_now(&mut self, frames: &[u8]) -> Result<usize> {
+        if !self.side.unfinished.is_empty() {
+            return Ok(0);
+        }
+        let side = &mut *self.side;
+        let result = side.stream.set_nonblocking(true).and_then(|()| {
+            let written = match side.stream.write(frames) {
+                Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(0),
+                other => other,
+            };
+            side.stream.set_nonblocking(false).and(written)
+        });
+        self.result(result)
+    }
+
+    /// One vectored `write`, waiting for room at most the socket's write
+    /// timeout ([`EncodedWriter::set_write_timeout`]). Returns the bytes
+    /// written: 0 if the peer took nothing in that time.
+    pub fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> Result<usize> {
+        let result = match self.side.stream.write_vectored(bufs) {
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Ok(0),
+            other => other,
+        };
+        self.result(result)
+    }
+
+    /// A failed write closes the connection, as every write here does.
+    fn result(&mut self, result: std::io::Result<usize>) -> Result<usize> {
+        let written = *result.as_ref().unwrap_or(&0);
+        self.side.after_write(result.map(drop))?;
+        Ok(written)
+    }
+
+    /// Hands over `rest`, the end of a frame that a write cut short: the
+    /// connection writes it before anything else.
+    pub fn keep_unfinished(&mut self, rest: &[u8]) {
+        self.side.unfinished.extend_from_slice(rest);
+    }
+
+    /// Takes back the end of a cut frame, if any, to write it first.
+    pub fn take_unfinished(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.side.unfinished)
+    }
+
+    /// Sets the socket's write timeout, which bounds
+    /// [`EncodedWriter::write_vectored`] and every later write on this
+    /// connection until it is set again.
+    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
+        Ok(self.side.stream.set_write_timeout(timeout)?)
     }
 }
