@@ -35,11 +35,11 @@ pub fn answer<T: Clone>(
     long_poll_default: u64,
     render: impl FnOnce(&[(u64, T)]) -> String,
 ) -> Response {
-    let wait = match req.query("wait").map(|s| s.parse::<f64>()) {
+    let wait = match req.query("wait").map(|s| parse_wait(&s)) {
         None if req.has_query("wait") => return json::error_response(400, "wait must be a number of seconds"),
         None => None,
-        Some(Ok(s)) if s.is_finite() && s >= 0.0 => Some(Duration::from_secs_f64(s).min(MAX_WAIT)),
-        Some(_) => return json::error_response(400, "wait must be a number of seconds"),
+        Some(Some(wait)) => Some(wait),
+        Some(None) => return json::error_response(400, "wait must be a number of seconds"),
     };
     let since = match req.query("since").map(|s| s.parse::<u64>()) {
         None if req.has_query("since") => return json::error_response(400, "since must be an event id"),
@@ -63,4 +63,44 @@ pub fn answer<T: Clone>(
         },
     };
     json::response(200, render(&events))
+}
+
+/// `?wait=S`: a number of seconds, at least 0, clamped to [`MAX_WAIT`]
+/// *before* it becomes a `Duration`. `Duration::from_secs_f64` panics on a
+/// value that does not fit (`1e20` seconds is 3 trillion years), so the
+/// clamp must come first: a peer's number never reaches a conversion that
+/// can overflow.
+fn parse_wait(s: &str) -> Option<Duration> {
+    let seconds = s.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0)?;
+    Some(Duration::from_secs_f64(seconds.min(MAX_WAIT.as_secs_f64())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::{read_head, Limits};
+
+    fn request(target: &str) -> Request {
+        let raw = format!("GET {target} HTTP/1.1\r\nHost: h\r\n\r\n");
+        let head = read_head(&mut raw.as_bytes(), &Limits::default()).unwrap().unwrap();
+        Request::new(head, Vec::new(), Vec::new(), "127.0.0.1:1".parse().unwrap())
+    }
+
+    fn status(target: &str) -> u16 {
+        let log = EventLog::new(10, 4);
+        log.push("news");
+        answer(&request(target), &log, 0, |events| format!("{}", events.len())).status
+    }
+
+    #[test]
+    fn a_wait_too_large_for_a_duration_is_a_long_poll_of_the_longest_wait_not_a_panic() {
+        // 1e20 seconds does not fit in a Duration: converting it first and
+        // clamping afterwards panicked. An event is there, so it answers at once.
+        for wait in ["1e20", "1e300", "18446744073709551616", "30.000001"] {
+            assert_eq!(status(&format!("/poll?since=0&wait={wait}")), 200, "wait={wait}");
+        }
+        for wait in ["inf", "NaN", "-1", "", "%"] {
+            assert_eq!(status(&format!("/poll?since=0&wait={wait}")), 400, "wait={wait}");
+        }
+    }
 }
