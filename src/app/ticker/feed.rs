@@ -10,10 +10,11 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use super::market::{step, XorShift, SYMBOLS};
+use super::market::{step, SYMBOLS};
 use crate::app::events::now_ms;
 use crate::broadcast::{serve_subscriber, Hub, SubscriberConfig};
 use crate::http::{HttpConfig, HttpServer, Router};
+use crate::random::XorShift;
 use crate::server::ServerHandle;
 use crate::websocket;
 
