@@ -17,7 +17,8 @@
 //! | application | [`websocket`] | RFC 6455 by hand: handshake, frames, masking, close, split halves | `ws_echo`, `ws_client`, `frame_anatomy` |
 //! | application | [`broadcast`] | the hub thread: encode once, bounded outboxes, keepalive | `ws_broadcast`, `broadcast_load` |
 //! | demos | [`app`] | JSON, the event log and polling, a REST resource, the chat and the ticker (pages compiled in) | `chat`, `ticker`, `http_server`, `push_vs_poll` |
-//! | aids | [`observe`], [`random`] | hex dumps, timelines, byte-counting relay; OS randomness and masking keys | `duplex`, `push_vs_poll`, `frame_anatomy` |
+//! | aids | [`observe`], [`random`] | hex dumps, timelines, byte-counting relay; OS randomness, masking keys, a seeded generator | `duplex`, `push_vs_poll`, `frame_anatomy` |
+//! | hostile | [`fuzz`] | deterministic fuzzing of every parser a peer can reach | `fuzz` |
 //!
 //! Each layer uses only the layers below it, and each folder opens with a
 //! map. `docs/architecture.md` follows one chat message through every
@@ -35,6 +36,7 @@
 
 pub mod app;
 pub mod broadcast;
+pub mod fuzz;
 pub mod http;
 pub mod observe;
 pub mod random;
