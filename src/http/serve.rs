@@ -11,7 +11,8 @@
 //! The loop in [`serve_connection`]:
 //!
 //! 1. wait for the first byte of a request, at most `idle_timeout` (an idle
-//!    keep-alive connection is closed silently);
+//!    keep-alive connection is closed silently; while it waits it is marked
+//!    idle, and a full server closes it first to let a new client in);
 //! 2. read the head and body with a *total* deadline, `request_timeout`: a
 //!    client that trickles one byte every few seconds (slowloris) gets
 //!    `408 Request Timeout` instead of holding a thread forever;
@@ -32,7 +33,7 @@ use super::head::{Limits, Version};
 use super::request::{read_head, valid_host, RequestHead};
 use super::response::Response;
 use super::router::{Found, Request, Router, Target, Upgrade, KNOWN_METHODS};
-use crate::server::{ConnInfo, Server, ServerConfig, ServerHandle};
+use crate::server::{mark_idle, ConnInfo, Server, ServerConfig, ServerHandle};
 use crate::socket::{answer_and_close, linger_close, write_within, DeadlineStream, LINGER};
 
 /// Settings of an HTTP server.
@@ -69,6 +70,8 @@ impl Default for HttpConfig {
             wire_headers: false,
             server: ServerConfig {
                 name: "http".into(),
+                // The socket, the server's handle, a handler's handle.
+                fds_per_connection: 3,
                 ..ServerConfig::default()
             },
         }
@@ -82,9 +85,14 @@ pub fn serve_connection(stream: TcpStream, info: ConnInfo, router: &Router, conf
         // 1. Wait for the next request (pipelined bytes may already be here).
         if reader.buffer().is_empty() {
             reader.get_mut().set_limits(None, Some(config.idle_timeout));
-            match reader.fill_buf() {
-                Ok([]) => return,
-                Ok(_) => {}
+            // Idle: nothing in progress, nothing owed. A full server closes
+            // the connection idle the longest to make room for a new one.
+            mark_idle(true);
+            let waited = reader.fill_buf().map(|b| b.is_empty());
+            mark_idle(false);
+            match waited {
+                Ok(true) => return,
+                Ok(false) => {}
                 Err(e) => {
                     log::debug!("{info}: closing idle connection ({e})");
                     return;
