@@ -48,7 +48,10 @@ fn main() {
             }
         };
         log::info!("{info}: WebSocket open");
+        // Idle: no message for IDLE_TIMEOUT, counted per message, not per
+        // read (a peer trickling a byte now and then is not active).
         let _ = ws.set_read_timeout(Some(IDLE_TIMEOUT));
+        ws.set_message_timeout(Some(IDLE_TIMEOUT));
         let mut echoed = 0u64;
         loop {
             match ws.read() {

@@ -11,6 +11,7 @@
 //! |---|---|---|---|
 //! | transport | [`server`] | the accept loop every server here shares: a thread per connection, cap, timeouts, shutdown | every server |
 //! | transport | [`socket`] | a socket's end of life: deadlines, the lingering close, last words | every server |
+//! | memory | [`budget`] | one budget, shared by a server's connections, for the bytes peers make it hold | `ws_echo` |
 //! | transport | [`tcp`] | TCP's handshake, states, byte stream, full duplex | `tcp_echo`, `tcp_handshake`, `duplex`, `stream_vs_message` |
 //! | transport | [`udp`] | datagrams, no connection | `udp_echo` |
 //! | application | [`http`] | HTTP/1.1: parser with limits, keep-alive, router | `http_server` |
@@ -36,6 +37,7 @@
 
 pub mod app;
 pub mod broadcast;
+pub mod budget;
 pub mod fuzz;
 pub mod http;
 pub mod observe;

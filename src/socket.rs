@@ -111,6 +111,36 @@ impl Read for DeadlineStream {
     }
 }
 
+/// A reader that refuses to read past a deadline: each read first checks
+/// the clock and fails with `TimedOut` once `deadline` has passed.
+///
+/// Unlike [`DeadlineStream`] it never changes the socket's timeout (no
+/// system call per read), so a read that has started waits as long as the
+/// socket's read timeout allows: pair it with a read timeout no longer
+/// than the time it grants, and a peer trickling bytes is cut off within
+/// the two together.
+#[derive(Debug)]
+pub struct ReadBy<'a> {
+    stream: &'a TcpStream,
+    deadline: Instant,
+}
+
+impl<'a> ReadBy<'a> {
+    /// Reads from `stream` until `deadline`.
+    pub fn new(stream: &'a TcpStream, deadline: Instant) -> ReadBy<'a> {
+        ReadBy { stream, deadline }
+    }
+}
+
+impl Read for ReadBy<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if Instant::now() >= self.deadline {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.stream.read(buf)
+    }
+}
+
 /// Writes all of `bytes` within `within`, however the peer paces its
 /// reading: each write may wait only for the time left. The socket's own
 /// write timeout is put back afterwards (an upgraded connection later

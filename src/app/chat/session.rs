@@ -31,7 +31,10 @@ impl Chat {
         ) else {
             return;
         };
+        // The join must arrive whole within JOIN_WAIT: a total deadline,
+        // so a page trickling one byte now and then cannot wait forever.
         let _ = ws.set_read_timeout(Some(JOIN_WAIT));
+        ws.set_message_timeout(Some(JOIN_WAIT));
         let join = match ws.read() {
             Ok(Message::Text(t)) => match json::parse(&t) {
                 Ok(v) if v.get("type").and_then(json::Value::as_str) == Some("join") => {
@@ -94,6 +97,9 @@ impl Chat {
                 let _ = writer.send_text(&error_json(&refused));
             }
         };
+        // From now on each message (or pong) must arrive whole within the
+        // keepalive wait, however the page paces its bytes.
+        ws.set_message_timeout(Some(self.subscriber.pong_wait));
         let departure = serve_subscriber(ws, &self.hub, &self.subscriber, greet, on_text);
         log::info!("{info}: {nick} left, {departure}");
         self.depart(&nick, Via::WebSocket);

@@ -63,7 +63,7 @@ impl Ticker {
         let config = SubscriberConfig::default();
         r.upgrade("/ws", move |up| {
             // The page never sends anything but pongs: small limits.
-            let Ok(ws) = websocket::upgrade(
+            let Ok(mut ws) = websocket::upgrade(
                 up.stream,
                 &up.head,
                 &up.leftover,
@@ -85,6 +85,8 @@ impl Ticker {
                     history.join(",")
                 ))
             };
+            // Each pong must arrive whole within the keepalive wait.
+            ws.set_message_timeout(Some(config.pong_wait));
             let departure = serve_subscriber(ws, &ticker.hub, &config, greet, |_| {});
             log::info!("{}: ticker page left, {departure}", up.info);
         });
