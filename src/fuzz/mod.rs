@@ -23,7 +23,7 @@
 //! | [`frames`] | the WebSocket frame decoder |
 //! | [`http`] | the HTTP request parser and the opening handshake |
 //! | [`json`] | the chat's JSON and its messages |
-//! | [`run`] | seeds, cases, reports; panics caught and reported |
+//! | [`run`](mod@run) | seeds, cases, reports; panics caught and reported |
 
 pub mod frames;
 pub mod http;

@@ -33,6 +33,7 @@ use super::head::{Limits, Version};
 use super::request::{read_head, valid_host, RequestHead};
 use super::response::Response;
 use super::router::{Found, Request, Router, Target, Upgrade, KNOWN_METHODS};
+use super::site::SitePolicy;
 use crate::server::{mark_idle, ConnInfo, Server, ServerConfig, ServerHandle};
 use crate::socket::{answer_and_close, linger_close, write_within, DeadlineStream, LINGER};
 
@@ -52,6 +53,12 @@ pub struct HttpConfig {
     /// every write succeed: without a total, it could hold a thread for
     /// hours on one large response.
     pub response_timeout: Duration,
+    /// For servers that browsers talk to: answer only to this server's own
+    /// names (`Host`, else 421), and let only this server's pages (or
+    /// allowed origins) send requests that act (every method but GET,
+    /// HEAD and OPTIONS) or upgrade (`Origin`, else 403). See
+    /// [`SitePolicy`]. `None`: no check (a server for programs, not pages).
+    pub site: Option<SitePolicy>,
     /// Add `X-Request-Head-Bytes` (the request head as read) and
     /// `X-Response-Head-Bytes` (the response head as written, this header
     /// included) to every response: the header cost of HTTP, measured.
@@ -67,6 +74,7 @@ impl Default for HttpConfig {
             request_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(15),
             response_timeout: Duration::from_secs(30),
+            site: None,
             wire_headers: false,
             server: ServerConfig {
                 name: "http".into(),
@@ -149,6 +157,20 @@ fn exchange(
     }
     if head.headers.get("host").is_some_and(|h| !valid_host(h)) {
         return Outcome::Failed(head, HttpError::BadRequest("Host is not host[:port]"));
+    }
+    // A browser-facing server: the name it was asked for, and the page
+    // that asks it to act or to upgrade.
+    if let Some(site) = &config.site {
+        let acts = !matches!(head.method.as_str(), "GET" | "HEAD" | "OPTIONS") || head.headers.get("upgrade").is_some();
+        let checked = if acts {
+            site.check(&head, info.local)
+        } else {
+            site.check_host(&head, info.local)
+        };
+        if let Err(e) = checked {
+            log::info!("{info}: {} refused: {e:?}", head.method);
+            return respond(reader, info, &head, e.to_response(), false, config);
+        }
     }
     let kind = match body_kind(&head, &config.limits) {
         Ok(kind) => kind,

@@ -13,9 +13,9 @@ use std::time::Duration;
 use super::market::{step, SYMBOLS};
 use crate::app::events::now_ms;
 use crate::broadcast::{serve_subscriber, Hub, SubscriberConfig};
-use crate::http::{HttpConfig, HttpServer, Router};
+use crate::http::{HttpConfig, HttpServer, Router, SitePolicy};
 use crate::random::XorShift;
-use crate::server::ServerHandle;
+use crate::server::{ServerConfig, ServerHandle};
 use crate::websocket;
 
 /// The page.
@@ -133,7 +133,19 @@ pub fn spawn(addr: impl ToSocketAddrs, interval: Duration) -> io::Result<(Server
         interval,
         stop: AtomicBool::new(false),
     });
-    let handle = HttpServer::with_config(ticker.router(), HttpConfig::default()).spawn(addr)?;
+    // Pages of other sites may not open /ws (Origin), nor may a rebinding
+    // name reach it (Host): see crate::http::site.
+    let config = HttpConfig {
+        site: Some(SitePolicy::same_origin()),
+        server: ServerConfig {
+            name: "ticker".into(),
+            fds_per_connection: 5,
+            max_per_peer: 64,
+            ..HttpConfig::default().server
+        },
+        ..HttpConfig::default()
+    };
+    let handle = HttpServer::with_config(ticker.router(), config).spawn(addr)?;
     let simulator = Arc::clone(&ticker);
     thread::Builder::new()
         .name("ticker".into())
