@@ -178,6 +178,64 @@ pub fn write_within(stream: &TcpStream, bytes: &[u8], within: Duration) -> io::R
     result
 }
 
+/// Writes `parts` one after the other, as if they were one buffer, within
+/// `within` in total: vectored writes (`writev`), so a head and the pieces
+/// of a body leave together without first being copied into one buffer.
+pub fn write_parts_within(stream: &TcpStream, parts: &[&[u8]], within: Duration) -> io::Result<()> {
+    // Up to this many parts per system call (Linux allows 1,024).
+    const BATCH: usize = 64;
+    let deadline = Instant::now() + within;
+    let configured = stream.write_timeout()?;
+    let (mut part, mut offset) = (0, 0);
+    let mut result = Ok(());
+    while part < parts.len() {
+        if offset == parts[part].len() {
+            part += 1;
+            offset = 0;
+            continue;
+        }
+        let Some(left) = time_left(deadline) else {
+            result = Err(io::ErrorKind::TimedOut.into());
+            break;
+        };
+        if let Err(e) = stream.set_write_timeout(Some(never_zero(configured.map_or(left, |c| c.min(left))))) {
+            result = Err(e);
+            break;
+        }
+        let mut slices = Vec::with_capacity(BATCH);
+        slices.push(io::IoSlice::new(&parts[part][offset..]));
+        slices.extend(parts[part + 1..].iter().take(BATCH - 1).map(|p| io::IoSlice::new(p)));
+        let mut out = stream;
+        match out.write_vectored(&slices) {
+            Ok(0) => {
+                result = Err(io::ErrorKind::WriteZero.into());
+                break;
+            }
+            Ok(mut n) => {
+                // Advance past what was written.
+                while n > 0 && part < parts.len() {
+                    let rest = parts[part].len() - offset;
+                    if n >= rest {
+                        n -= rest;
+                        part += 1;
+                        offset = 0;
+                    } else {
+                        offset += n;
+                        n = 0;
+                    }
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    stream.set_write_timeout(configured)?;
+    result
+}
+
 /// Reads and discards until the peer closes, an error, or `within` has
 /// passed.
 pub fn drain(stream: &TcpStream, within: Duration) {
@@ -484,5 +542,23 @@ mod tests {
             let _ = (&*client).read_to_end(&mut got);
             assert_eq!(got, b"no");
         }
+    }
+
+    #[test]
+    fn parts_written_together_arrive_as_one_stream_in_order() {
+        let (client, server) = pair();
+        let parts: Vec<Vec<u8>> = (0..300u32)
+            .map(|i| vec![(i % 251) as u8; (i as usize * 37) % 5000])
+            .collect();
+        let expected: Vec<u8> = parts.concat();
+        let reader = thread::spawn(move || {
+            let mut got = Vec::new();
+            (&client).read_to_end(&mut got).unwrap();
+            got
+        });
+        let slices: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        write_parts_within(&server, &slices, Duration::from_secs(5)).unwrap();
+        drop(server);
+        assert_eq!(reader.join().unwrap(), expected);
     }
 }

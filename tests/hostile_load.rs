@@ -28,6 +28,16 @@ fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// This process's resident memory, in bytes (`VmRSS`).
+fn rss() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
+        .map_or(0, |kib| kib * 1024)
+}
+
 /// Descriptors this process has open.
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
@@ -299,4 +309,80 @@ fn under_a_low_descriptor_limit_clients_past_the_cap_are_refused_not_left_hangin
     assert_eq!(control.read().unwrap(), Message::text("control"));
     drop(child.stdin.take());
     let _ = child.wait();
+}
+
+#[test]
+fn clients_that_do_not_read_a_large_poll_answer_hold_pointers_not_copies() {
+    use wirelab::app::chat::{self, ChatConfig, ChatLimits};
+    use wirelab::app::rate::Rate;
+    let _one = serial();
+    // A chat whose log is full: 1,000 messages of 2,000 `<`, each 12 KB of
+    // JSON once escaped, 12 MB in all.
+    let config = ChatConfig {
+        limits: ChatLimits {
+            says: Rate {
+                burst: 2000,
+                per_second: 1000.0,
+            },
+            ..ChatLimits::default()
+        },
+        ..ChatConfig::default()
+    };
+    let (server, _chat) = chat::spawn_with("127.0.0.1:0", config).unwrap();
+    let addr = server.local_addr();
+    let post = |s: &TcpStream, reader: &mut BufReader<TcpStream>, call: &str| -> String {
+        let (endpoint, body) = call.split_once(' ').unwrap();
+        let request = format!(
+            "POST /api/chat/{endpoint} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        (&*s).write_all(request.as_bytes()).unwrap();
+        let head = read_response_head(reader, &Limits::default()).unwrap();
+        let len: usize = head.headers.get("content-length").unwrap().parse().unwrap();
+        let mut answer = vec![0u8; len];
+        reader.read_exact(&mut answer).unwrap();
+        String::from_utf8(answer).unwrap()
+    };
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut reader = BufReader::new(s.try_clone().unwrap());
+    let joined = post(&s, &mut reader, r#"join {"nick":"filler"}"#);
+    let token = joined
+        .split("\"token\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let text = "<".repeat(2000);
+    for _ in 0..1000 {
+        post(
+            &s,
+            &mut reader,
+            &format!(r#"say {{"token":"{token}","text":"{text}"}}"#),
+        );
+    }
+    let before = rss();
+    // Forty clients ask for everything since event 1, and never read.
+    let stalled: Vec<TcpStream> = (0..40)
+        .map(|_| {
+            let c = TcpStream::connect(addr).unwrap();
+            let get = format!("GET /api/chat/poll?since=1 HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+            (&c).write_all(get.as_bytes()).unwrap();
+            c
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(1500));
+    let grown = rss().saturating_sub(before);
+    // A copy each would be 40 x 12 MB; pieces of the log are pointers.
+    assert!(grown < 48 << 20, "resident memory grew by {} MB", grown >> 20);
+    // The control client is served meanwhile.
+    let control = TcpStream::connect(addr).unwrap();
+    control.set_read_timeout(Some(WAIT)).unwrap();
+    let request = format!("GET /chat.css HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    (&control).write_all(request.as_bytes()).unwrap();
+    let head = read_response_head(&mut BufReader::new(&control), &Limits::default()).unwrap();
+    assert_eq!(head.status, 200);
+    drop(stalled);
 }

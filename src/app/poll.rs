@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::events::EventLog;
 use super::json;
-use crate::http::{Request, Response};
+use crate::http::{Piece, Request, Response};
 
 /// Longest a long poll may be held.
 pub const MAX_WAIT: Duration = Duration::from_secs(30);
@@ -20,7 +20,9 @@ pub const GONE_CHECK: Duration = Duration::from_millis(250);
 /// Answers a short or long poll on `log`, the way every polling endpoint
 /// here does: `?since=N` (an id; default 0 for a short poll,
 /// `long_poll_default` for a long one) and `?wait=S` (seconds, at most
-/// [`MAX_WAIT`]; present means long poll). 200 with `render(events)`, 204
+/// [`MAX_WAIT`]; present means long poll). 200 with the JSON that
+/// `render(events)` gives in pieces (written from where they are, not
+/// copied: see [`Piece`]), 204
 /// when a long poll timed out (or its client left, checked every
 /// [`GONE_CHECK`]), 400 for bad parameters, 503 with `Retry-After` when
 /// too many long polls are already held.
@@ -33,7 +35,7 @@ pub fn answer<T: Clone>(
     req: &Request,
     log: &EventLog<T>,
     long_poll_default: u64,
-    render: impl FnOnce(&[(u64, T)]) -> String,
+    render: impl FnOnce(&[(u64, T)]) -> Vec<Piece>,
 ) -> Response {
     let wait = match req.query("wait").map(|s| parse_wait(&s)) {
         None if req.has_query("wait") => return json::error_response(400, "wait must be a number of seconds"),
@@ -49,7 +51,7 @@ pub fn answer<T: Clone>(
         Some(Err(_)) => return json::error_response(400, "since must be an event id"),
     };
     if since > log.last_id() {
-        return json::response(200, render(&log.since(0)));
+        return json::response_in_pieces(200, render(&log.since(0)));
     }
     let events = match wait {
         None => log.since(since),
@@ -62,7 +64,7 @@ pub fn answer<T: Clone>(
             }
         },
     };
-    json::response(200, render(&events))
+    json::response_in_pieces(200, render(&events))
 }
 
 /// `?wait=S`: a number of seconds, at least 0, clamped to [`MAX_WAIT`]
@@ -89,7 +91,10 @@ mod tests {
     fn status(target: &str) -> u16 {
         let log = EventLog::new(10, 4);
         log.push("news");
-        answer(&request(target), &log, 0, |events| format!("{}", events.len())).status
+        answer(&request(target), &log, 0, |events| {
+            vec![Piece::Shared(events.len().to_string().into())]
+        })
+        .status
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub use error::HttpError;
 pub use head::{Limits, Version};
 pub use headers::Headers;
 pub use request::{read_head, RequestHead};
-pub use response::{http_date, read_response_head, reason_phrase, Response, ResponseHead};
+pub use response::{http_date, read_response_head, reason_phrase, Piece, Response, ResponseHead};
 pub use router::{Request, Router, Upgrade};
 pub use serve::{HttpConfig, HttpServer};
 pub use site::{SiteError, SitePolicy};

@@ -31,11 +31,11 @@ use super::body::{body_kind, read_body, BodyKind};
 use super::error::HttpError;
 use super::head::{Limits, Version};
 use super::request::{read_head, valid_host, RequestHead};
-use super::response::Response;
+use super::response::{Piece, Response};
 use super::router::{Found, Request, Router, Target, Upgrade, KNOWN_METHODS};
 use super::site::SitePolicy;
 use crate::server::{mark_idle, ConnInfo, Server, ServerConfig, ServerHandle};
-use crate::socket::{answer_and_close, linger_close, write_within, DeadlineStream, LINGER};
+use crate::socket::{answer_and_close, linger_close, write_parts_within, write_within, DeadlineStream, LINGER};
 
 /// Settings of an HTTP server.
 #[derive(Clone, Debug)]
@@ -241,8 +241,9 @@ fn exchange(
             });
             return Outcome::Done;
         }
+        // Written from the binary itself, not copied for each client.
         Found::Route(Target::Static { content_type, body }, _) => {
-            Response::new(200).with_body(content_type, body.to_vec())
+            Response::new(200).with_pieces(content_type, vec![Piece::Static(body)])
         }
         Found::Route(Target::Handler(handler), params) => {
             // A handle of the socket, so that a handler holding the request
@@ -289,9 +290,15 @@ fn respond(
         response.headers.set("Connection", "keep-alive");
     }
     let head_only = head.method == "HEAD";
-    let bytes = finish(response, Some(head), head_only, config);
-    log::debug!("{info}: {} -> {} bytes", head, bytes.len());
-    if let Err(e) = write_within(reader.get_ref().get_ref(), &bytes, config.response_timeout) {
+    let (bytes, pieces) = finish(response, Some(head), head_only, config);
+    let mut parts: Vec<&[u8]> = vec![&bytes];
+    parts.extend(pieces.iter().map(Piece::as_bytes));
+    log::debug!(
+        "{info}: {} -> {} bytes",
+        head,
+        parts.iter().map(|p| p.len()).sum::<usize>()
+    );
+    if let Err(e) = write_parts_within(reader.get_ref().get_ref(), &parts, config.response_timeout) {
         log::debug!("{info}: response not delivered ({e}); dropping the connection");
         return Outcome::Done;
     }
@@ -302,8 +309,15 @@ fn respond(
     }
 }
 
-/// Serializes a response, adding the wire-accounting headers if configured.
-fn finish(mut response: Response, request: Option<&RequestHead>, head_only: bool, config: &HttpConfig) -> Vec<u8> {
+/// Serializes a response's head and owned body, adding the wire-accounting
+/// headers if configured; the pieces of its body are returned beside, to
+/// be written from where they are.
+fn finish(
+    mut response: Response,
+    request: Option<&RequestHead>,
+    head_only: bool,
+    config: &HttpConfig,
+) -> (Vec<u8>, Vec<Piece>) {
     if config.wire_headers {
         if let Some(req) = request {
             response.headers.set("X-Request-Head-Bytes", req.wire_len.to_string());
@@ -318,7 +332,13 @@ fn finish(mut response: Response, request: Option<&RequestHead>, head_only: bool
             .map_or(without + line, |(_, total)| total);
         response.headers.set("X-Response-Head-Bytes", total.to_string());
     }
-    response.to_bytes(head_only)
+    let bytes = response.head_and_owned_body(head_only);
+    let pieces = if head_only || response.bodiless_status() {
+        Vec::new()
+    } else {
+        std::mem::take(&mut response.pieces)
+    };
+    (bytes, pieces)
 }
 
 /// Answers a request that went wrong, then closes: after a malformed
@@ -337,7 +357,7 @@ fn fail(
     }
     log::info!("{info}: {} {error}", error.status());
     let head_only = head.is_some_and(|h| h.method == "HEAD");
-    let bytes = finish(error.to_response(), head, head_only, config);
+    let (bytes, _) = finish(error.to_response(), head, head_only, config);
     let _ = answer_and_close(reader.get_ref().get_ref(), &bytes);
 }
 

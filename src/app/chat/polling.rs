@@ -8,6 +8,7 @@
 //! page can make a browser send without asking (CORS calls them "simple"
 //! requests), is refused with 415 before it is read.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::presence::Via;
@@ -15,7 +16,7 @@ use super::room::{Chat, Refusal};
 use super::validate::{check_text, read_join};
 use crate::app::json;
 use crate::app::poll;
-use crate::http::{Request, Response};
+use crate::http::{Piece, Request, Response};
 
 /// The JSON body of a chat `POST`, or the response that refuses it.
 fn json_body(req: &Request) -> Result<json::Value, Response> {
@@ -123,9 +124,19 @@ impl Chat {
             self.polled(token);
         }
         // A long poll without `since` waits for the next event.
+        // The events go out as pieces of the answer, straight from the
+        // log: a client that does not read holds pointers, not a copy.
         let response = poll::answer(req, &self.log, last, |events| {
-            let items: Vec<&str> = events.iter().map(|(_, e)| e.as_str()).collect();
-            format!(r#"{{"epoch":{},"events":[{}]}}"#, self.epoch, items.join(","))
+            let mut pieces = Vec::with_capacity(2 * events.len() + 2);
+            pieces.push(Piece::Shared(format!(r#"{{"epoch":{},"events":["#, self.epoch).into()));
+            for (i, (_, event)) in events.iter().enumerate() {
+                if i > 0 {
+                    pieces.push(Piece::Static(b","));
+                }
+                pieces.push(Piece::Shared(Arc::clone(event)));
+            }
+            pieces.push(Piece::Static(b"]}"));
+            pieces
         });
         if let Some(token) = &token {
             self.polled(token); // a long poll was alive all along

@@ -131,7 +131,9 @@ struct JoinGate {
 #[derive(Debug)]
 pub struct Chat {
     pub(super) hub: Hub,
-    pub(super) log: EventLog<String>,
+    /// Each event's JSON, shared: a poll answer points at it rather than
+    /// copying it (`crate::http::Piece`).
+    pub(super) log: EventLog<Arc<str>>,
     /// Held while an event is added to the log *and* published, so every
     /// subscriber sees events in id order.
     order: Mutex<()>,
@@ -300,10 +302,10 @@ impl Chat {
     /// Adds an event to the log and pushes it to every WebSocket subscriber.
     fn announce(&self, make: impl FnOnce(u64) -> String) -> u64 {
         let _order = self.order.lock().unwrap_or_else(|p| p.into_inner());
-        let mut json = String::new();
+        let mut json: Arc<str> = Arc::from("");
         let id = self.log.push_with(|id| {
-            json = make(id);
-            json.clone()
+            json = make(id).into();
+            Arc::clone(&json)
         });
         self.hub.publish_text(&json);
         id
@@ -344,7 +346,7 @@ impl Chat {
         } else {
             self.log.since(since)
         };
-        let items: Vec<String> = events.into_iter().map(|(_, e)| e).collect();
+        let items: Vec<&str> = events.iter().map(|(_, e)| &**e).collect();
         format!("[{}]", items.join(","))
     }
 
@@ -444,7 +446,7 @@ mod tests {
             epoch: None,
         };
         chat.arrive(&join, Via::Polling, IpAddr::from([127, 0, 0, 1])).unwrap();
-        let logged: Vec<String> = chat.log.since(0).into_iter().map(|(_, e)| e).collect();
+        let logged: Vec<Arc<str>> = chat.log.since(0).into_iter().map(|(_, e)| e).collect();
         for event in &logged {
             let frame = rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
             let (_, header_len) = crate::websocket::frame::FrameHeader::parse(&frame).unwrap().unwrap();
