@@ -48,5 +48,11 @@ fn every_fuzzed_handshake_gets_101_or_the_status_of_the_rule_it_breaks() {
 
 #[test]
 fn every_fuzzed_chat_document_parses_back_or_is_refused_without_a_panic() {
-    fuzz(Target::ChatJson, 3000);
+    let report = fuzz(Target::ChatJson, 3000);
+    for read_as in ["chat: join", "chat: say", "chat: refused"] {
+        assert!(
+            report.outcomes.keys().any(|o| o.ends_with(read_as)),
+            "no {read_as}:\n{report}"
+        );
+    }
 }

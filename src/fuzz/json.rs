@@ -134,12 +134,30 @@ pub fn case(rng: &mut XorShift) -> Result<String, String> {
         mutate(rng, &mut bytes, 4096);
         String::from_utf8_lossy(&bytes).into_owned()
     };
+    // The chat reads the same text as a page's message: a join, a say, or
+    // a refusal with its reason; never a panic.
+    let read_as = match crate::app::chat::read_from_page(&text) {
+        Ok(crate::app::chat::FromPage::Join(join)) if join.nick.is_empty() => {
+            return Err(format!("{text} joined with an empty nickname"))
+        }
+        Ok(crate::app::chat::FromPage::Join(_)) => "join",
+        Ok(crate::app::chat::FromPage::Say(said)) if said.trim().is_empty() => {
+            return Err(format!("{text} said nothing visible"))
+        }
+        Ok(crate::app::chat::FromPage::Say(_)) => "say",
+        Err(why) if why.is_empty() => return Err(format!("{text} refused without a reason")),
+        Err(_) => "refused",
+    };
     let parsed = parse(&text);
+    let parsed_ok = parsed.is_ok();
+    if !parsed_ok && read_as != "refused" {
+        return Err(format!("{text} is not JSON but was read as a {read_as}"));
+    }
     match (&parsed, valid) {
         (Ok(v), true) if depth <= MAX_DEPTH && *v != doc_value => Err(format!("{text} parsed as {v:?}")),
         (Ok(_), true) if depth > MAX_DEPTH => Err(format!("nesting {depth} accepted")),
         (Err(e), true) if depth <= MAX_DEPTH => Err(format!("{text} refused: {e}")),
         (Err(_), _) => Ok(format!("{}refused", if valid { "valid: " } else { "" })),
-        (Ok(_), _) => Ok(format!("{}parsed", if valid { "valid: " } else { "" })),
+        (Ok(_), _) => Ok(format!("{}parsed, chat: {read_as}", if valid { "valid: " } else { "" })),
     }
 }
