@@ -17,6 +17,7 @@
 //! | application | [`http`] | HTTP/1.1: parser with limits, keep-alive, router | `http_server` |
 //! | application | [`websocket`] | RFC 6455 by hand: handshake, frames, masking, close, split halves | `ws_echo`, `ws_client`, `frame_anatomy` |
 //! | application | [`broadcast`] | the hub thread: encode once, bounded outboxes, keepalive | `ws_broadcast`, `broadcast_load` |
+//! | budgets | [`limits`] | every server's limits and worst-case memory, in one place | every example |
 //! | demos | [`app`] | JSON, the event log and polling, a REST resource, the chat and the ticker (pages compiled in) | `chat`, `ticker`, `http_server`, `push_vs_poll` |
 //! | aids | [`observe`], [`random`] | hex dumps, timelines, byte-counting relay; OS randomness, masking keys, a seeded generator | `duplex`, `push_vs_poll`, `frame_anatomy` |
 //! | hostile | [`fuzz`] | deterministic fuzzing of every parser a peer can reach | `fuzz` |
@@ -40,6 +41,7 @@ pub mod broadcast;
 pub mod budget;
 pub mod fuzz;
 pub mod http;
+pub mod limits;
 pub mod observe;
 pub mod random;
 pub mod server;

@@ -14,8 +14,9 @@ use crate::app::events::{now_ms, EventLog};
 use crate::app::json::escape;
 use crate::app::rate::{Bucket, Buckets, Rate};
 use crate::broadcast::{Hub, Incoming, SubscriberConfig};
-use crate::http::{HttpConfig, HttpServer, Limits, Router, SitePolicy};
-use crate::server::{ServerConfig, ServerHandle};
+use crate::http::{HttpConfig, HttpServer, Router, SitePolicy};
+use crate::limits::ServerBudget;
+use crate::server::ServerHandle;
 
 /// The page.
 pub const INDEX_HTML: &str = include_str!("index.html");
@@ -98,22 +99,12 @@ impl Default for ChatConfig {
         ChatConfig {
             subscriber: SubscriberConfig::default(),
             limits: ChatLimits::default(),
+            // The limits stated in crate::limits, same-origin, and the
+            // wire headers the page's panel shows.
             http: HttpConfig {
                 wire_headers: true,
                 site: Some(SitePolicy::same_origin()),
-                limits: Limits {
-                    // A join or a say: a nickname or 2,000 characters, in JSON.
-                    max_body: 64 * 1024,
-                    ..Limits::default()
-                },
-                server: ServerConfig {
-                    name: "chat".into(),
-                    // A WebSocket page holds five descriptors.
-                    fds_per_connection: 5,
-                    max_per_peer: 64,
-                    ..HttpConfig::default().server
-                },
-                ..HttpConfig::default()
+                ..ServerBudget::chat().http_config()
             },
         }
     }

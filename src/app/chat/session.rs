@@ -14,9 +14,8 @@ use crate::http::Upgrade;
 use crate::websocket::{self, AcceptConfig, CloseCode, CloseFrame, Message, WebSocket};
 
 /// Largest WebSocket message accepted from a page; larger is refused with
-/// 1009 before it is buffered. A `say` of 2,000 characters of four bytes
-/// each, in JSON, is about 8 KiB.
-pub const MAX_MESSAGE: usize = 16 * 1024;
+/// 1009 before it is buffered (see [`crate::limits`]).
+pub const MAX_MESSAGE: usize = crate::limits::CHAT_MAX_MESSAGE;
 /// How long a new WebSocket may take to send its join message, in total.
 pub const JOIN_WAIT: Duration = Duration::from_secs(10);
 

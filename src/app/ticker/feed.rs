@@ -14,8 +14,9 @@ use super::market::{step, SYMBOLS};
 use crate::app::events::now_ms;
 use crate::broadcast::{serve_subscriber, Hub, SubscriberConfig};
 use crate::http::{HttpConfig, HttpServer, Router, SitePolicy};
+use crate::limits::ServerBudget;
 use crate::random::XorShift;
-use crate::server::{ServerConfig, ServerHandle};
+use crate::server::ServerHandle;
 use crate::websocket;
 
 /// The page.
@@ -67,7 +68,7 @@ impl Ticker {
                 up.stream,
                 &up.head,
                 &up.leftover,
-                &websocket::AcceptConfig::with_max_message(4096),
+                &websocket::AcceptConfig::with_max_message(ServerBudget::ticker().max_message),
             ) else {
                 return;
             };
@@ -137,13 +138,7 @@ pub fn spawn(addr: impl ToSocketAddrs, interval: Duration) -> io::Result<(Server
     // name reach it (Host): see crate::http::site.
     let config = HttpConfig {
         site: Some(SitePolicy::same_origin()),
-        server: ServerConfig {
-            name: "ticker".into(),
-            fds_per_connection: 5,
-            max_per_peer: 64,
-            ..HttpConfig::default().server
-        },
-        ..HttpConfig::default()
+        ..ServerBudget::ticker().http_config()
     };
     let handle = HttpServer::with_config(ticker.router(), config).spawn(addr)?;
     let simulator = Arc::clone(&ticker);
