@@ -217,9 +217,10 @@ fn a_page_sending_faster_than_its_rate_is_told_so_and_nothing_queues() {
             other => panic!("{other}: {e:?}"),
         }
     }
-    // The burst went out; the rest was refused, not queued for later.
-    assert_eq!(said, ["m0", "m1", "m2", "m3", "m4"]);
-    assert_eq!(refused, 7);
+    // The burst went out; the rest was refused, not queued for later (a
+    // token may come back while they are read, on a loaded machine).
+    assert_eq!(said[..5], ["m0", "m1", "m2", "m3", "m4"]);
+    assert!(said.len() <= 6 && refused >= 6, "{said:?}, {refused} refused");
     // Half a second later, one more may go out.
     thread::sleep(Duration::from_millis(600));
     alice.send(Message::text(r#"{"type":"say","text":"later"}"#)).unwrap();
@@ -229,7 +230,8 @@ fn a_page_sending_faster_than_its_rate_is_told_so_and_nothing_queues() {
     let bob = field(&json::parse(&body).unwrap(), "token").to_string();
     let say = format!(r#"{{"token":"{bob}","text":"hi"}}"#);
     let statuses: Vec<u16> = (0..7).map(|_| post(addr, "/api/chat/say", &say).0).collect();
-    assert_eq!(statuses, [201, 201, 201, 201, 201, 429, 429]);
+    assert_eq!(statuses[..5], [201; 5], "{statuses:?}");
+    assert!(statuses[5..].contains(&429), "{statuses:?}");
 }
 
 #[test]
