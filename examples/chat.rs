@@ -43,6 +43,7 @@ fn main() {
         server.local_addr()
     );
     println!("  every frame the server reads, with its header fields: RUST_LOG=trace");
+    println!("  {}", wirelab::limits::ServerBudget::chat());
     println!("  Ctrl-C to stop");
     server.wait();
 }

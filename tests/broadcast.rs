@@ -501,7 +501,7 @@ fn a_chat_message_carries_its_measured_frame_and_reaches_pollers_too() {
     // A short poll sees the same event with the same id.
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(WAIT)).unwrap();
-    s.write_all(b"GET /api/chat/poll?since=0 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    s.write_all(format!("GET /api/chat/poll?since=0 HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
         .unwrap();
     let mut response = String::new();
     s.read_to_string(&mut response).unwrap();

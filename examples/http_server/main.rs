@@ -18,7 +18,8 @@
 //! poll in one terminal and a POST in another (the poll returns at once).
 
 use wirelab::app::messages::MessageApi;
-use wirelab::http::{HttpConfig, HttpServer, Response, Router};
+use wirelab::http::{HttpConfig, HttpServer, Response, Router, SitePolicy};
+use wirelab::limits::ServerBudget;
 
 const INDEX: &str = include_str!("index.html");
 
@@ -47,9 +48,14 @@ fn main() {
         });
     api.mount(&mut router);
 
+    // The limits of src/limits.rs; pages of other sites may not post
+    // (Origin), nor may a rebinding name be served (Host).
+    let budget = ServerBudget::http();
+    println!("{budget}");
     let config = HttpConfig {
         wire_headers: true,
-        ..HttpConfig::default()
+        site: Some(SitePolicy::same_origin()),
+        ..budget.http_config()
     };
     let server = HttpServer::with_config(router, config);
     let routes: Vec<(String, String)> = server

@@ -28,7 +28,7 @@ use super::encode::Encoder;
 use super::error::{Error, Result};
 use super::frame::{FrameHeader, OpCode};
 use super::message::{CloseFrame, Message};
-use crate::socket::{drain, linger_close, time_left};
+use crate::socket::{drain, linger_close, time_left, ReadBy};
 
 #[derive(Debug)]
 struct WriteSide {
@@ -49,6 +49,8 @@ impl WriteSide {
     }
 
     fn after_write(&mut self, result: std::io::Result<()>) -> Result<()> {
+        // An idle connection must not keep the buffer of its largest message.
+        self.encoder.shrink();
         if let Err(e) = result {
             // Part of a frame may have left: the stream can no longer be
             // trusted to be at a frame boundary. Give up on the connection.
@@ -223,6 +225,10 @@ pub struct Reader {
     writer: Writer,
     close_timeout: Duration,
     done: bool,
+    /// See [`Reader::set_message_timeout`].
+    message_timeout: Option<Duration>,
+    /// When the wait for the message now arriving began.
+    waiting_since: Instant,
 }
 
 impl Reader {
@@ -240,7 +246,19 @@ impl Reader {
         if self.done {
             return Err(Error::ConnectionClosed);
         }
-        match self.decoder.read(&mut self.stream) {
+        let read = match self.message_timeout {
+            None => self.decoder.read(&mut self.stream),
+            Some(timeout) => {
+                // A control frame between two fragments does not restart
+                // the clock of the message it interrupts.
+                if !self.decoder.in_message() {
+                    self.waiting_since = Instant::now();
+                }
+                self.decoder
+                    .read(&mut ReadBy::new(&self.stream, self.waiting_since + timeout))
+            }
+        };
+        match read {
             Ok(Message::Ping(payload)) => {
                 let mut side = self.writer.lock();
                 // After our close frame no pong may be sent; ignore then.
@@ -321,6 +339,18 @@ impl Reader {
         Ok(self.stream.set_read_timeout(timeout)?)
     }
 
+    /// Puts a *total* time limit on each message: [`Reader::read`] fails
+    /// with a timeout once a message (or control frame) has not arrived
+    /// whole within `timeout` of the moment the wait for it began, however
+    /// the peer paces its bytes. A read timeout only bounds each socket
+    /// read: a peer sending one byte now and then satisfies every one of
+    /// them and holds the connection forever. The clock is checked between
+    /// socket reads, so keep the read timeout no longer than `timeout`: a
+    /// trickling peer is then cut off within the two together.
+    pub fn set_message_timeout(&mut self, timeout: Option<Duration>) {
+        self.message_timeout = timeout;
+    }
+
     /// A handle to the writing half of the same connection.
     pub fn writer(&self) -> Writer {
         self.writer.clone()
@@ -374,6 +404,8 @@ impl WebSocket {
                 writer: writer.clone(),
                 close_timeout: config.close_timeout,
                 done: false,
+                message_timeout: None,
+                waiting_since: Instant::now(),
             },
             writer,
             peer,
@@ -454,6 +486,75 @@ impl WebSocket {
     /// timeout means.
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> Result<()> {
         self.reader.set_read_timeout(timeout)
+    }
+
+    /// A total time limit on each message; see [`Reader::set_message_timeout`].
+    pub fn set_message_timeout(&mut self, timeout: Option<Duration>) {
+        self.reader.set_message_timeout(timeout);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// A server-side connection and a client-side one on one TCP connection.
+    fn pair() -> (WebSocket, WebSocket) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        for s in [&client, &server] {
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        }
+        let config = Config::default();
+        (
+            WebSocket::from_upgraded(server, Role::Server, &config, &[], None).unwrap(),
+            WebSocket::from_upgraded(client, Role::Client, &config, &[], None).unwrap(),
+        )
+    }
+
+    #[test]
+    fn after_a_large_message_an_idle_connection_keeps_no_large_buffer() {
+        let (mut server, mut client) = pair();
+        let large = Message::binary(vec![1u8; 4 << 20]);
+        let sender = std::thread::spawn(move || {
+            server.send(large).unwrap();
+            server
+        });
+        assert_eq!(client.read().unwrap().len(), 4 << 20);
+        let server = sender.join().unwrap();
+        let held = server.writer.lock().encoder.capacity();
+        assert!(held <= 256 * 1024, "the encoder kept {held} bytes");
+        let held = client.writer.lock().encoder.capacity();
+        assert!(held <= 256 * 1024, "{held}");
+    }
+
+    #[test]
+    fn a_message_trickled_byte_by_byte_times_out_at_its_total_deadline() {
+        let (mut server, client) = pair();
+        server.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        server.set_message_timeout(Some(Duration::from_millis(300)));
+        let raw = client.reader.stream.try_clone().unwrap();
+        // A 100-byte masked frame, one byte every 20 ms: each read gets a
+        // byte long before its 100 ms timeout, so only a total deadline ends it.
+        let mut frame = Vec::new();
+        super::super::frame::encode_frame(&mut frame, true, OpCode::Text, &[b'a'; 100], Some([1, 2, 3, 4]));
+        let trickler = std::thread::spawn(move || {
+            for byte in frame {
+                std::thread::sleep(Duration::from_millis(20));
+                if (&raw).write_all(&[byte]).is_err() {
+                    break;
+                }
+            }
+        });
+        let started = Instant::now();
+        let result = server.read();
+        let took = started.elapsed();
+        assert!(matches!(&result, Err(e) if e.is_timeout()), "{result:?}");
+        assert!(took < Duration::from_millis(700), "cut off after {took:?}");
+        drop(server);
+        trickler.join().unwrap();
     }
 }
 

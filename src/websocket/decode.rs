@@ -19,6 +19,7 @@ use super::error::{Error, ProtocolError, Result};
 use super::frame::{apply_mask, FrameHeader, OpCode, MAX_HEADER_LEN};
 use super::message::Message;
 use super::utf8::Utf8Validator;
+use crate::budget::MessageBudget;
 
 /// Size of the read buffer that frame headers (and small frames) go through.
 const READ_BUFFER: usize = 16 * 1024;
@@ -42,6 +43,10 @@ pub struct Decoder {
     /// Wire cost of the data message being assembled, and of the last one.
     current: WireStats,
     last: WireStats,
+    /// The server's budget for unfinished messages, and what the message
+    /// being assembled has taken from it.
+    budget: Option<MessageBudget>,
+    taken: usize,
 }
 
 /// What a message cost on the wire: its frames, their headers, its payload.
@@ -87,6 +92,50 @@ impl Decoder {
             control: Vec::new(),
             current: WireStats::default(),
             last: WireStats::default(),
+            budget: config.budget.clone(),
+            taken: 0,
+        }
+    }
+
+    /// Whether a data message is half received (some of its frames are in,
+    /// not the last one).
+    pub fn in_message(&self) -> bool {
+        self.message.is_some()
+    }
+
+    /// Makes room for `more` bytes in `payload`, the message being
+    /// assembled: capacity grows geometrically up to the message limit, and
+    /// whatever lies beyond [`MessageBudget::FREE`] is taken from the
+    /// budget first. Fails, taking nothing, if the budget cannot pay.
+    fn make_room(&mut self, more: usize) -> Result<()> {
+        let Some(partial) = &mut self.message else {
+            return Ok(());
+        };
+        let payload = &mut partial.payload;
+        let needed = payload.len() + more;
+        if needed <= payload.capacity() {
+            return Ok(());
+        }
+        let capacity = needed
+            .max(payload.capacity().saturating_mul(2))
+            .min(self.max_message.max(needed));
+        if let Some(budget) = &self.budget {
+            let owed = capacity.saturating_sub(MessageBudget::FREE);
+            if owed > self.taken {
+                if !budget.try_take(owed - self.taken) {
+                    return Err(ProtocolError::BudgetSpent { len: payload.len() }.into());
+                }
+                self.taken = owed;
+            }
+        }
+        payload.reserve_exact(capacity - payload.len());
+        Ok(())
+    }
+
+    /// The message is complete or abandoned: its bytes go back to the budget.
+    fn settle_budget(&mut self) {
+        if let Some(budget) = &self.budget {
+            budget.give_back(std::mem::take(&mut self.taken));
         }
     }
 
@@ -180,10 +229,39 @@ impl Decoder {
     /// Reads the current frame's payload to its end, unmasking and
     /// validating each piece as it arrives.
     fn read_payload<R: Read>(&mut self, stream: &mut R) -> Result<()> {
-        let frame = self.frame.as_mut().expect("a frame in progress");
-        let is_control = frame.header.opcode.is_control();
-        while frame.received < frame.header.payload_len {
+        let is_control = self
+            .frame
+            .as_ref()
+            .expect("a frame in progress")
+            .header
+            .opcode
+            .is_control();
+        loop {
+            let frame = self.frame.as_ref().expect("a frame in progress");
+            if frame.received >= frame.header.payload_len {
+                return Ok(());
+            }
             let remaining = frame.header.payload_len - frame.received;
+            let remaining_usize = usize::try_from(remaining).unwrap_or(usize::MAX);
+            // Payload bytes already in the read buffer, or, for a big
+            // payload, a chunk read straight into the message so memory
+            // grows only as bytes actually arrive.
+            let (buffered, chunk) = if self.start < self.end {
+                ((self.end - self.start).min(remaining_usize), 0)
+            } else if remaining >= READ_BUFFER as u64 {
+                (0, READ_CHUNK.min(remaining_usize))
+            } else {
+                // A small remainder: read into the buffer, which may also
+                // pick up the next frames in the same system call.
+                let n = read_some(stream, &mut self.buf)?;
+                self.start = 0;
+                self.end = n;
+                continue;
+            };
+            if !is_control {
+                self.make_room(buffered + chunk)?;
+            }
+            let frame = self.frame.as_mut().expect("a frame in progress");
             let (dest, utf8) = if is_control {
                 (&mut self.control, None)
             } else {
@@ -191,15 +269,10 @@ impl Decoder {
                 (&mut partial.payload, partial.utf8.as_mut())
             };
             let before = dest.len();
-            if self.start < self.end {
-                // Payload bytes already in the read buffer.
-                let n = (self.end - self.start).min(usize::try_from(remaining).unwrap_or(usize::MAX));
-                dest.extend_from_slice(&self.buf[self.start..self.start + n]);
-                self.start += n;
-            } else if remaining >= READ_BUFFER as u64 {
-                // A big payload: read straight into the message, a chunk at
-                // a time, so memory grows only as bytes actually arrive.
-                let chunk = READ_CHUNK.min(remaining as usize);
+            if buffered > 0 {
+                dest.extend_from_slice(&self.buf[self.start..self.start + buffered]);
+                self.start += buffered;
+            } else {
                 dest.resize(before + chunk, 0);
                 match read_some(stream, &mut dest[before..]) {
                     Ok(n) => dest.truncate(before + n),
@@ -208,13 +281,6 @@ impl Decoder {
                         return Err(e);
                     }
                 }
-            } else {
-                // A small remainder: read into the buffer, which may also
-                // pick up the next frames in the same system call.
-                let n = read_some(stream, &mut self.buf)?;
-                self.start = 0;
-                self.end = n;
-                continue;
             }
             let piece = &mut dest[before..];
             if let Some(key) = frame.header.mask {
@@ -226,7 +292,6 @@ impl Decoder {
             }
             frame.received += piece.len() as u64;
         }
-        Ok(())
     }
 
     /// Handles a frame whose payload is complete. Returns a message when
@@ -241,6 +306,7 @@ impl Decoder {
                     return Ok(None);
                 }
                 let partial = self.message.take().expect("a message in progress");
+                self.settle_budget();
                 self.last = self.current;
                 Ok(Some(match partial.utf8 {
                     Some(v) => {
@@ -264,6 +330,14 @@ impl Decoder {
         let n = read_some(stream, &mut self.buf[self.end..])?;
         self.end += n;
         Ok(())
+    }
+}
+
+/// A connection that ends in the middle of a message gives its share of
+/// the budget back.
+impl Drop for Decoder {
+    fn drop(&mut self) {
+        self.settle_budget();
     }
 }
 
@@ -579,5 +653,42 @@ mod tests {
         let wire = client_frames(&[(true, OpCode::Text, b"early")]);
         let mut rx = Decoder::new(Role::Server, &config(), &wire);
         assert_eq!(rx.read(&mut io::empty()).unwrap(), Message::text("early"));
+    }
+
+    #[test]
+    fn a_message_that_needs_more_than_the_budget_has_left_fails_with_1013_and_pays_back() {
+        let budget = MessageBudget::new(300 * 1024);
+        let config = Config {
+            max_frame_size: 1 << 20,
+            max_message_size: 1 << 21,
+            budget: Some(budget.clone()),
+            ..Config::default()
+        };
+        // Two unfinished messages of 200 KiB each: the first fits, the second does not.
+        let wire = client_frames(&[(false, OpCode::Binary, &vec![7u8; 200 * 1024])]);
+        let mut first = Decoder::new(Role::Server, &config, &[]);
+        assert!(first.read(&mut &wire[..]).is_err(), "unfinished: the input ends");
+        let held = budget.used();
+        assert!(held > 0 && held <= 300 * 1024, "{held}");
+        let mut second = Decoder::new(Role::Server, &config, &[]);
+        match second.read(&mut &wire[..]) {
+            Err(Error::Protocol(e)) => assert_eq!(e.close_code(), CloseCode::TRY_AGAIN_LATER, "{e}"),
+            other => panic!("{other:?}"),
+        }
+        // Small messages never touch the budget, spent or not.
+        let small = client_frames(&[(true, OpCode::Text, b"still talking")]);
+        assert_eq!(
+            Decoder::new(Role::Server, &config, &[]).read(&mut &small[..]).unwrap(),
+            Message::text("still talking")
+        );
+        drop(second);
+        assert_eq!(budget.used(), held, "the refused message took nothing");
+        drop(first);
+        assert_eq!(budget.used(), 0, "a connection that ends gives its share back");
+        // A finished message gives its share back too.
+        let whole = client_frames(&[(true, OpCode::Binary, &vec![7u8; 200 * 1024])]);
+        let mut rx = Decoder::new(Role::Server, &config, &[]);
+        assert_eq!(rx.read(&mut &whole[..]).unwrap().len(), 200 * 1024);
+        assert_eq!(budget.used(), 0);
     }
 }

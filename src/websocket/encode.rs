@@ -27,6 +27,20 @@ impl Encoder {
         }
     }
 
+    /// Lets go of a buffer grown past what small frames need (after a large
+    /// message), so an idle connection does not keep its largest message's
+    /// worth of memory.
+    pub fn shrink(&mut self) {
+        if self.buf.capacity() > Self::KEEP_CAPACITY {
+            self.buf = Vec::new();
+        }
+    }
+
+    /// Bytes of buffer this encoder holds.
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// Encodes one frame and returns its bytes, valid until the next call.
     pub fn frame(&mut self, fin: bool, opcode: OpCode, payload: &[u8]) -> &[u8] {
         if self.buf.capacity() > Self::KEEP_CAPACITY && payload.len() < Self::KEEP_CAPACITY {
