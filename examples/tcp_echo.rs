@@ -4,7 +4,7 @@
 //! cargo run --example tcp_echo [ADDR]      # default 127.0.0.1:7000
 //! ```
 //!
-//! Every accepted connection gets its own thread (`src/server.rs`), which
+//! Every accepted connection gets its own thread (`src/server/`), which
 //! sends back every byte it receives until the client stops sending. The log
 //! shows each connection's local and peer address: the peer's port is the
 //! ephemeral port the client's kernel picked for it. Runs until Ctrl-C.
@@ -12,8 +12,8 @@
 //! Try it from other terminals, several at once:
 //!
 //! ```text
-//! nc 127.0.0.1 7000                 # type lines; Ctrl-D half-closes, the server finishes and closes
-//! curl telnet://127.0.0.1:7000      # the same with curl
+//! cargo run --example tcp_client    # type lines; Ctrl-D half-closes, the server finishes and closes
+//! nc 127.0.0.1 7000                 # the same with netcat, where it is installed
 //! ```
 
 use wirelab::server::ServerConfig;
@@ -34,12 +34,8 @@ fn main() {
     };
     let a = server.local_addr();
     println!("tcp_echo: echoing every byte on {a}, one thread per connection");
-    println!(
-        "  try: nc {} {}            (type, then Ctrl-D to half-close)",
-        a.ip(),
-        a.port()
-    );
-    println!("  or:  curl telnet://{a}");
+    println!("  try: cargo run --example tcp_client {a}   (type, then Ctrl-D to half-close)");
+    println!("  or:  nc {} {}   (netcat, where it is installed)", a.ip(), a.port());
     println!("  see the sockets: ss -tn 'sport = :{}'   (Linux)", a.port());
     println!("  Ctrl-C to stop");
     server.wait();

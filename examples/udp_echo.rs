@@ -10,7 +10,9 @@
 //! sends are two datagrams, never merged (`udp_keeps_datagram_boundaries`
 //! in `tests/transport.rs`). Runs until Ctrl-C.
 //!
-//! Try it: `nc -u 127.0.0.1 7001` and type lines (each line is one datagram).
+//! Try it with the one-liner it prints (Python's standard library, which
+//! every Debian machine has), or `nc -u 127.0.0.1 7001` where netcat is
+//! installed: each line you type is one datagram.
 
 use std::net::UdpSocket;
 
@@ -27,7 +29,12 @@ fn main() {
     let a = socket.local_addr().expect("bound socket");
     println!("udp_echo: echoing datagrams on {a} (no connections: one socket for everyone)");
     println!(
-        "  try: nc -u {} {}     (each line you type is one datagram)",
+        "  try: python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2); s.sendto(b\"hello\", (\"{}\", {})); print(s.recvfrom(2048))'",
+        a.ip(),
+        a.port()
+    );
+    println!(
+        "  or:  nc -u {} {}   (netcat, where it is installed: each line is one datagram)",
         a.ip(),
         a.port()
     );

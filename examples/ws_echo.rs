@@ -45,7 +45,7 @@ fn main() {
         let mut ws = match websocket::accept_with(stream, &options) {
             Ok(ws) => ws,
             Err(e) => {
-                log::info!("{info}: handshake failed: {e}");
+                log::info!("{info}: {e}");
                 return;
             }
         };
