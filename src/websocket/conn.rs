@@ -14,7 +14,8 @@
 //! frame in reply to the peer's (§5.5.1), a close frame with an error code
 //! before failing the connection (§7.1.7). It writes through the same
 //! mutex, so those frames never interleave with the application's: each
-//! frame is written whole under the lock, in one `write_all`.
+//! frame is written whole under the lock, header and payload in one vectored
+//! write ([`super::encode::EncodedFrame::write_to`]).
 
 use std::io::{ErrorKind, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -39,8 +40,7 @@ struct WriteSide {
 
 impl WriteSide {
     fn write_frame(&mut self, fin: bool, opcode: OpCode, payload: &[u8]) -> Result<()> {
-        let bytes = self.encoder.frame(fin, opcode, payload);
-        let result = self.stream.write_all(bytes);
+        let result = self.encoder.frame(fin, opcode, payload).write_to(&mut self.stream);
         self.after_write(result)
     }
 
@@ -93,8 +93,7 @@ impl Writer {
         let mut side = self.lock();
         side.closing.check_send()?;
         let side = &mut *side;
-        let bytes = side.encoder.message(&message)?;
-        let result = side.stream.write_all(bytes);
+        let result = side.encoder.message(&message)?.write_to(&mut side.stream);
         side.after_write(result)?;
         if let Message::Close(frame) = &message {
             log::debug!(

@@ -300,7 +300,7 @@ mod tests {
         let mut enc = Encoder::new(Role::Client);
         let mut out = Vec::new();
         for (fin, op, payload) in frames {
-            out.extend_from_slice(enc.frame(*fin, *op, payload));
+            out.extend_from_slice(&enc.frame(*fin, *op, payload).to_vec());
         }
         out
     }
@@ -516,7 +516,7 @@ mod tests {
         let mut enc = Encoder::new(Role::Client);
         let mut wire = Vec::new();
         for m in &messages {
-            wire.extend_from_slice(enc.message(m).unwrap());
+            wire.extend_from_slice(&enc.message(m).unwrap().to_vec());
         }
         for step in [1, 2, 3, 7, 100, 10_000] {
             let mut rx = Decoder::new(Role::Server, &config(), &[]);
