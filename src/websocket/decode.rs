@@ -9,6 +9,12 @@
 //! returned as they come (§5.4). Its state lives in the struct, so a read
 //! timeout in the middle of a frame loses nothing: calling again resumes.
 //!
+//! A big payload skips the read buffer: it is read straight into the
+//! message, whose room is reserved once at the frame's length (which the
+//! limits capped), so the message never moves to grow. Each payload byte
+//! is then written three times on its way in: zeroed (safe Rust gives the
+//! kernel only initialized memory), filled by the kernel, unmasked.
+//!
 //! Its counterpart, writing frames, is [`super::encode::Encoder`].
 
 use std::io::{self, Read};
@@ -23,9 +29,10 @@ use super::utf8::Utf8Validator;
 /// Size of the read buffer that frame headers (and small frames) go through.
 const READ_BUFFER: usize = 16 * 1024;
 
-/// Payload bytes asked of the socket per read when reading straight into a
-/// large message.
-const READ_CHUNK: usize = 64 * 1024;
+/// Most payload bytes one read asks of the socket when reading straight
+/// into a large message: the room zeroed for them at once, small enough to
+/// stay in cache until the kernel fills it.
+const READ_CHUNK: usize = 256 * 1024;
 
 /// The reading half of the protocol: bytes in, [`Message`]s out.
 #[derive(Debug)]
@@ -60,6 +67,9 @@ pub struct WireStats {
 struct InFrame {
     header: FrameHeader,
     received: u64,
+    /// Zeroed bytes at the end of the message that the payload's next
+    /// bytes are read into.
+    room: usize,
 }
 
 /// A data message being assembled from fragments; text when `utf8` is set.
@@ -173,7 +183,11 @@ impl Decoder {
             }
             OpCode::Close | OpCode::Ping | OpCode::Pong => self.control.clear(),
         }
-        self.frame = Some(InFrame { header, received: 0 });
+        self.frame = Some(InFrame {
+            header,
+            received: 0,
+            room: 0,
+        });
         Ok(())
     }
 
@@ -183,31 +197,43 @@ impl Decoder {
         let frame = self.frame.as_mut().expect("a frame in progress");
         let is_control = frame.header.opcode.is_control();
         while frame.received < frame.header.payload_len {
-            let remaining = frame.header.payload_len - frame.received;
+            // At most the frame's length, which the limits capped at a usize.
+            let remaining = usize::try_from(frame.header.payload_len - frame.received).unwrap_or(usize::MAX);
             let (dest, utf8) = if is_control {
                 (&mut self.control, None)
             } else {
                 let partial = self.message.as_mut().expect("a message in progress");
                 (&mut partial.payload, partial.utf8.as_mut())
             };
-            let before = dest.len();
-            if self.start < self.end {
+            // Bytes of this frame that have no place in the message yet.
+            let unplaced = remaining - frame.room;
+            if remaining >= READ_BUFFER && dest.capacity() - dest.len() < unplaced {
+                // Room for the rest of a big frame, reserved once, so the
+                // message never moves (a copy) to grow. The limits capped
+                // the length when the header came, and pages become memory
+                // only as bytes land in them; if even the address space
+                // cannot be had, the message grows as bytes arrive instead.
+                let _ = dest.try_reserve(unplaced);
+            }
+            let at = dest.len() - frame.room;
+            let n = if self.start < self.end {
                 // Payload bytes already in the read buffer.
-                let n = (self.end - self.start).min(usize::try_from(remaining).unwrap_or(usize::MAX));
+                let n = (self.end - self.start).min(remaining);
                 dest.extend_from_slice(&self.buf[self.start..self.start + n]);
                 self.start += n;
-            } else if remaining >= READ_BUFFER as u64 {
-                // A big payload: read straight into the message, a chunk at
-                // a time, so memory grows only as bytes actually arrive.
-                let chunk = READ_CHUNK.min(remaining as usize);
-                dest.resize(before + chunk, 0);
-                match read_some(stream, &mut dest[before..]) {
-                    Ok(n) => dest.truncate(before + n),
-                    Err(e) => {
-                        dest.truncate(before);
-                        return Err(e);
-                    }
+                n
+            } else if frame.room > 0 || remaining >= READ_BUFFER {
+                // A big payload: read straight into the message. Safe Rust
+                // hands the kernel only initialized memory, so the room is
+                // zeroed a chunk at a time and kept until filled: every byte
+                // is zeroed once, in a chunk small enough to stay in cache.
+                if frame.room == 0 {
+                    frame.room = READ_CHUNK.min(remaining);
+                    dest.resize(dest.len() + frame.room, 0);
                 }
+                let n = read_some(stream, &mut dest[at..])?;
+                frame.room -= n;
+                n
             } else {
                 // A small remainder: read into the buffer, which may also
                 // pick up the next frames in the same system call.
@@ -215,8 +241,8 @@ impl Decoder {
                 self.start = 0;
                 self.end = n;
                 continue;
-            }
-            let piece = &mut dest[before..];
+            };
+            let piece = &mut dest[at..at + n];
             if let Some(key) = frame.header.mask {
                 // received < payload_len <= max_frame (a usize), so this fits.
                 apply_mask(piece, key, frame.received as usize);
@@ -224,7 +250,7 @@ impl Decoder {
             if let Some(v) = utf8 {
                 v.feed(piece).map_err(|_| ProtocolError::InvalidUtf8)?;
             }
-            frame.received += piece.len() as u64;
+            frame.received += n as u64;
         }
         Ok(())
     }
@@ -572,6 +598,73 @@ mod tests {
         };
         assert_eq!(msg, Message::text("abcdefghijklmnop"));
         assert!(timeouts > 3);
+    }
+
+    /// Hands out pieces of cycling sizes, with a timeout before every
+    /// other one.
+    struct Uneven<'a> {
+        data: &'a [u8],
+        sizes: std::iter::Cycle<std::slice::Iter<'a, usize>>,
+        stall: bool,
+    }
+
+    impl Read for Uneven<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.stall = !self.stall;
+            if self.stall {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = (*self.sizes.next().unwrap()).min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_big_fragmented_message_survives_uneven_reads_and_timeouts() {
+        // Two- and three-byte characters, split across the two fragments and
+        // across the reads; a ping between the fragments.
+        let text = "é€".repeat(35_000);
+        let (first, second) = text.as_bytes().split_at(100_001);
+        let wire = client_frames(&[
+            (false, OpCode::Text, first),
+            (true, OpCode::Ping, b"still there?"),
+            (true, OpCode::Continuation, second),
+        ]);
+        let mut rx = Decoder::new(Role::Server, &config(), &[]);
+        let mut input = Uneven {
+            data: &wire,
+            sizes: [1, 7, 4096, 20_000, 300_000, 3].iter().cycle(),
+            stall: false,
+        };
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            match rx.read(&mut input) {
+                Ok(m) => got.push(m),
+                Err(e) if e.is_timeout() => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(got, [Message::Ping(b"still there?".to_vec()), Message::Text(text)]);
+    }
+
+    #[test]
+    fn a_big_message_is_read_into_one_allocation_of_its_own_size() {
+        let payload: Vec<u8> = (0..600_000u32).map(|i| (i % 251) as u8).collect();
+        let wire = client_frames(&[(true, OpCode::Binary, &payload)]);
+        let mut rx = Decoder::new(Role::Server, &config(), &[]);
+        let mut trickle = Trickle {
+            data: &wire,
+            step: 10_000,
+            given: 0,
+        };
+        let Message::Binary(got) = rx.read(&mut trickle).unwrap() else {
+            panic!("not a binary message");
+        };
+        assert_eq!(got, payload);
+        // Never grown by doubling (which copies, and would leave room for 1 MiB).
+        assert_eq!(got.capacity(), payload.len());
     }
 
     #[test]
