@@ -6,9 +6,13 @@
 //! object behind one `&mut`: while a thread waits in `read`, nothing can be
 //! sent. [`WebSocket::split`] gives the two directions to two threads:
 //!
-//! - the [`Reader`] owns one handle of the socket and the receiving state;
-//! - the [`Writer`] (cloneable) shares the other handle behind a mutex,
-//!   together with the closing handshake's state ([`super::close`]).
+//! - the [`Reader`] reads the socket and owns the receiving state;
+//! - the [`Writer`] (cloneable) writes it, behind a mutex, together with
+//!   the closing handshake's state ([`super::close`]).
+//!
+//! Both use the same socket, one file descriptor: std implements `Read`
+//! and `Write` for `&TcpStream` (a socket's two directions need no
+//! exclusive access), so the halves share it through an `Arc`.
 //!
 //! The reader must sometimes write: a pong for every ping (§5.5.2), a close
 //! frame in reply to the peer's (§5.5.1), a close frame with an error code
@@ -33,14 +37,14 @@ use crate::socket::{drain, linger_close, time_left};
 
 #[derive(Debug)]
 struct WriteSide {
-    stream: TcpStream,
+    stream: Arc<TcpStream>,
     encoder: Encoder,
     closing: Closing,
 }
 
 impl WriteSide {
     fn write_frame(&mut self, fin: bool, opcode: OpCode, payload: &[u8]) -> Result<()> {
-        let result = self.encoder.frame(fin, opcode, payload).write_to(&mut self.stream);
+        let result = self.encoder.frame(fin, opcode, payload).write_to(&mut &*self.stream);
         self.after_write(result)
     }
 
@@ -74,7 +78,7 @@ impl WriteSide {
 pub struct Writer {
     side: Arc<Mutex<WriteSide>>,
     role: Role,
-    /// A handle of the socket outside the mutex, so [`Writer::abort`] works
+    /// The socket, reachable outside the mutex, so [`Writer::abort`] works
     /// even while another thread is blocked writing.
     socket: Arc<TcpStream>,
 }
@@ -93,7 +97,7 @@ impl Writer {
         let mut side = self.lock();
         side.closing.check_send()?;
         let side = &mut *side;
-        let result = side.encoder.message(&message)?.write_to(&mut side.stream);
+        let result = side.encoder.message(&message)?.write_to(&mut &*side.stream);
         side.after_write(result)?;
         if let Message::Close(frame) = &message {
             log::debug!(
@@ -154,7 +158,7 @@ impl Writer {
         if log::log_enabled!(log::Level::Trace) {
             trace_encoded(frames);
         }
-        let result = side.stream.write_all(frames);
+        let result = (&*side.stream).write_all(frames);
         side.after_write(result)
     }
 
@@ -200,7 +204,7 @@ fn trace_encoded(mut frames: &[u8]) {
 /// The receiving half. Reading also answers pings and close frames.
 #[derive(Debug)]
 pub struct Reader {
-    stream: TcpStream,
+    stream: Arc<TcpStream>,
     decoder: Decoder,
     writer: Writer,
     close_timeout: Duration,
@@ -222,7 +226,7 @@ impl Reader {
         if self.done {
             return Err(Error::ConnectionClosed);
         }
-        match self.decoder.read(&mut self.stream) {
+        match self.decoder.read(&mut &*self.stream) {
             Ok(Message::Ping(payload)) => {
                 let mut side = self.writer.lock();
                 // After our close frame no pong may be sent; ignore then.
@@ -336,12 +340,12 @@ impl WebSocket {
         leftover: &[u8],
         protocol: Option<String>,
     ) -> Result<WebSocket> {
-        let write_stream = stream.try_clone()?;
-        let socket = Arc::new(stream.try_clone()?);
+        // One file descriptor for both halves (see the module docs).
+        let stream = Arc::new(stream);
         let writer = Writer {
-            socket,
+            socket: Arc::clone(&stream),
             side: Arc::new(Mutex::new(WriteSide {
-                stream: write_stream,
+                stream: Arc::clone(&stream),
                 encoder: Encoder::new(role),
                 closing: Closing::new(role),
             })),
