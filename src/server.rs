@@ -9,8 +9,18 @@
 //!    finished connections in the listen backlog, whether or not we call
 //!    `accept` (see `tests/transport.rs`).
 //! 2. `accept` takes one finished connection off that queue.
-//! 3. A named thread is spawned to own that connection; the accept loop goes
-//!    straight back to step 2.
+//! 3. A thread is given that connection to own until it ends; the accept
+//!    loop goes straight back to step 2.
+//!
+//! Starting a thread is the dearest part of a short connection: the kernel
+//! creates a task, the C library hands it a stack, std maps it a signal
+//! stack, and all of it is undone when the thread ends. So a thread whose
+//! connection ended waits a while as a *spare* ([`ServerConfig::spare_threads`],
+//! [`SPARE_WAIT`]) and the accept loop hands the next connection to a
+//! waiting spare before it starts a new thread. Still one thread per
+//! connection, for the connection's whole life: only the start and the end
+//! are saved, as MySQL's `thread_cache_size` does. `docs/performance.md`
+//! measures what that saves.
 //!
 //! Around that core sit the things a server facing the open network needs:
 //! a cap on concurrent connections (the one over the cap gets a clear
@@ -47,12 +57,12 @@ use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Sender, TrySendError};
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 
 use crate::socket::answer_and_close;
 
@@ -68,6 +78,15 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 8192;
 /// the heap and recurse nowhere, so 128 KiB is plenty and lets thousands of
 /// idle WebSocket connections live side by side.
 pub const DEFAULT_STACK_SIZE: usize = 128 * 1024;
+
+/// Default number of spare threads: connection threads whose connection
+/// ended and that wait, each for at most [`SPARE_WAIT`], to serve the next
+/// one (see [`ServerConfig::spare_threads`]).
+pub const DEFAULT_SPARE_THREADS: usize = 16;
+
+/// How long a spare thread waits for a connection before it ends, so that
+/// a server that was busy gives its threads back once it is quiet.
+pub const SPARE_WAIT: Duration = Duration::from_secs(10);
 
 /// Default read and write timeout put on every accepted socket.
 ///
@@ -99,6 +118,11 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Stack size of each connection thread, in bytes.
     pub stack_size: usize,
+    /// Threads kept, after their connection ended, to serve the next
+    /// connection instead of a new thread (0: a new thread every time).
+    /// Each connection still has a thread of its own for its whole life;
+    /// only the thread's start and end are saved.
+    pub spare_threads: usize,
     /// Read timeout set on each accepted socket (`None`: block forever).
     pub read_timeout: Option<Duration>,
     /// Write timeout set on each accepted socket (`None`: block forever).
@@ -107,7 +131,8 @@ pub struct ServerConfig {
     pub nodelay: bool,
     /// Bytes written to a connection refused because of the cap.
     pub refusal: Vec<u8>,
-    /// Prefix of connection thread names: `"{name}-{id}"`.
+    /// Prefix of connection thread names: `"{name}-{n}"`, counting threads
+    /// (a spare thread serves several connections in turn).
     pub name: String,
     /// How long [`ServerHandle::shutdown`] waits for connection threads.
     pub join_timeout: Duration,
@@ -118,6 +143,7 @@ impl Default for ServerConfig {
         ServerConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             stack_size: DEFAULT_STACK_SIZE,
+            spare_threads: DEFAULT_SPARE_THREADS,
             read_timeout: Some(DEFAULT_IO_TIMEOUT),
             write_timeout: Some(DEFAULT_IO_TIMEOUT),
             nodelay: true,
@@ -176,8 +202,9 @@ impl Server {
 
     /// Starts the accept loop on its own thread and returns at once.
     ///
-    /// `handler` runs on a new thread for every accepted connection, with
-    /// the connected socket (timeouts and `TCP_NODELAY` already set).
+    /// `handler` runs for every accepted connection on a thread of its own
+    /// (a spare one, or a new one), with the connected socket (timeouts and
+    /// `TCP_NODELAY` already set).
     pub fn spawn<H>(self, handler: H) -> ServerHandle
     where
         H: Fn(TcpStream, ConnInfo) + Send + Sync + 'static,
@@ -193,7 +220,7 @@ impl Server {
         let accept_shared = Arc::clone(&shared);
         let accept = thread::Builder::new()
             .name(format!("{}-accept", self.config.name))
-            .spawn(move || accept_loop(self.listener, self.config, accept_shared, Arc::new(handler)))
+            .spawn(move || accept_loop(self.listener, local_addr, self.config, accept_shared, Arc::new(handler)))
             .expect("spawning the accept thread");
         ServerHandle {
             local_addr,
@@ -324,8 +351,20 @@ impl Drop for LiveGuard {
 
 type Handler = dyn Fn(TcpStream, ConnInfo) + Send + Sync + 'static;
 
-fn accept_loop(listener: TcpListener, config: ServerConfig, shared: Arc<Shared>, handler: Arc<Handler>) {
+fn accept_loop(
+    listener: TcpListener,
+    listening: SocketAddr,
+    config: ServerConfig,
+    shared: Arc<Shared>,
+    handler: Arc<Handler>,
+) {
     let refuser = Refuser::start(&config);
+    // No capacity: a connection is handed over only to a spare thread that
+    // is waiting for it right now. Dropped when the loop ends, which wakes
+    // every spare thread to end.
+    let (spare_tx, spare_rx) = bounded::<Job>(0);
+    let waiting = Arc::new(AtomicUsize::new(0));
+    let mut threads = 0u64;
     loop {
         let (stream, peer) = match listener.accept() {
             Ok(accepted) => accepted,
@@ -349,9 +388,13 @@ fn accept_loop(listener: TcpListener, config: ServerConfig, shared: Arc<Shared>,
         if shared.stop.load(Ordering::SeqCst) {
             break;
         }
-        let local = stream
-            .local_addr()
-            .unwrap_or_else(|_| listener.local_addr().expect("bound listener"));
+        // A listener bound to one address accepts on that address: only one
+        // bound to "any" has to ask the kernel which address was reached.
+        let local = if listening.ip().is_unspecified() {
+            stream.local_addr().unwrap_or(listening)
+        } else {
+            listening
+        };
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         let info = ConnInfo { id, peer, local };
 
@@ -380,33 +423,33 @@ fn accept_loop(listener: TcpListener, config: ServerConfig, shared: Arc<Shared>,
             continue;
         }
 
-        let guard = LiveGuard {
-            shared: Arc::clone(&shared),
-            id,
+        let job = Job {
+            stream,
+            info,
+            _guard: LiveGuard {
+                shared: Arc::clone(&shared),
+                id,
+            },
         };
+        // A spare thread, if one is waiting, takes the connection at once.
+        let job = match spare_tx.try_send(job) {
+            Ok(()) => continue,
+            Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => job,
+        };
+        threads += 1;
         let handler = Arc::clone(&handler);
+        let spares = Spares {
+            rx: spare_rx.clone(),
+            waiting: Arc::clone(&waiting),
+            max: config.spare_threads,
+        };
         let spawned = thread::Builder::new()
-            .name(format!("{}-{id}", config.name))
+            .name(format!("{}-{threads}", config.name))
             .stack_size(config.stack_size)
-            .spawn(move || {
-                let _guard = guard;
-                log::debug!("{info}: connected");
-                let outcome = panic::catch_unwind(AssertUnwindSafe(|| handler(stream, info)));
-                match outcome {
-                    Ok(()) => log::debug!("{info}: handler finished"),
-                    Err(payload) => {
-                        let what = payload
-                            .downcast_ref::<&str>()
-                            .map(|s| s.to_string())
-                            .or_else(|| payload.downcast_ref::<String>().cloned())
-                            .unwrap_or_else(|| "non-string panic payload".to_string());
-                        log::error!("{info}: handler panicked: {what}; connection dropped, server carries on");
-                    }
-                }
-            });
+            .spawn(move || connection_thread(job, &*handler, &spares));
         if let Err(e) = spawned {
-            // The closure (and with it the guard and the stream) was dropped:
-            // the connection is closed and unregistered.
+            // The closure (and with it the job: the guard and the stream)
+            // was dropped: the connection is closed and unregistered.
             log::error!("{info}: could not spawn a thread: {e}");
         }
     }
@@ -414,6 +457,69 @@ fn accept_loop(listener: TcpListener, config: ServerConfig, shared: Arc<Shared>,
         "accept loop on {} stopped",
         listener.local_addr().map(|a| a.to_string()).unwrap_or_default()
     );
+}
+
+/// A connection waiting for a thread: the socket, what the handler learns
+/// about it, and its place in the live set, left when the job is dropped.
+struct Job {
+    stream: TcpStream,
+    info: ConnInfo,
+    _guard: LiveGuard,
+}
+
+/// Where a thread whose connection ended waits for the next one.
+struct Spares {
+    rx: Receiver<Job>,
+    waiting: Arc<AtomicUsize>,
+    max: usize,
+}
+
+impl Spares {
+    /// The next connection for this thread: `None` when enough threads are
+    /// waiting already, when none came within [`SPARE_WAIT`], or when the
+    /// server stopped. Then the thread ends.
+    fn wait(&self) -> Option<Job> {
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        let next = self.rx.recv_timeout(SPARE_WAIT).ok();
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        next
+    }
+}
+
+/// A connection thread: serves its connection, then, as a spare, the next
+/// ones it is handed, one at a time.
+fn connection_thread(mut job: Job, handler: &Handler, spares: &Spares) {
+    while serve(job, handler) {
+        match spares.wait() {
+            Some(next) => job = next,
+            None => return,
+        }
+    }
+}
+
+/// Runs the handler on one connection; false if it panicked (the thread
+/// then ends rather than serve again after a failure it did not expect).
+fn serve(job: Job, handler: &Handler) -> bool {
+    let Job { stream, info, _guard } = job;
+    log::debug!("{info}: connected");
+    match panic::catch_unwind(AssertUnwindSafe(|| handler(stream, info))) {
+        Ok(()) => {
+            log::debug!("{info}: handler finished");
+            true
+        }
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-string panic payload".to_string());
+            log::error!("{info}: handler panicked: {what}; connection dropped, server carries on");
+            false
+        }
+    }
 }
 
 fn configure(stream: &TcpStream, config: &ServerConfig) -> io::Result<()> {
