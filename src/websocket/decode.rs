@@ -9,12 +9,6 @@
 //! returned as they come (§5.4). Its state lives in the struct, so a read
 //! timeout in the middle of a frame loses nothing: calling again resumes.
 //!
-//! A big payload skips the read buffer: it is read straight into the
-//! message, whose room is reserved once at the frame's length (which the
-//! limits capped), so the message never moves to grow. Each payload byte
-//! is then written three times on its way in: zeroed (safe Rust gives the
-//! kernel only initialized memory), filled by the kernel, unmasked.
-//!
 //! Its counterpart, writing frames, is [`super::encode::Encoder`].
 
 use std::io::{self, Read};
@@ -29,9 +23,8 @@ use super::utf8::Utf8Validator;
 /// Size of the read buffer that frame headers (and small frames) go through.
 const READ_BUFFER: usize = 16 * 1024;
 
-/// Most payload bytes one read asks of the socket when reading straight
-/// into a large message: the room zeroed for them at once, small enough to
-/// stay in cache until the kernel fills it.
+/// Most payload bytes one read asks for, straight into a large message: the
+/// room zeroed for them at once, small enough to stay in cache until filled.
 const READ_CHUNK: usize = 256 * 1024;
 
 /// The reading half of the protocol: bytes in, [`Message`]s out.
@@ -67,8 +60,7 @@ pub struct WireStats {
 struct InFrame {
     header: FrameHeader,
     received: u64,
-    /// Zeroed bytes at the end of the message that the payload's next
-    /// bytes are read into.
+    /// Zeroed bytes at the end of the message, for the next payload bytes.
     room: usize,
 }
 
@@ -208,11 +200,10 @@ impl Decoder {
             // Bytes of this frame that have no place in the message yet.
             let unplaced = remaining - frame.room;
             if remaining >= READ_BUFFER && dest.capacity() - dest.len() < unplaced {
-                // Room for the rest of a big frame, reserved once, so the
-                // message never moves (a copy) to grow. The limits capped
-                // the length when the header came, and pages become memory
-                // only as bytes land in them; if even the address space
-                // cannot be had, the message grows as bytes arrive instead.
+                // Room for the rest of a big frame, reserved once: the message
+                // never moves (a copy) to grow. The limits capped the length,
+                // and pages become memory only as bytes land in them (without
+                // the address space, the message grows as bytes arrive).
                 let _ = dest.try_reserve(unplaced);
             }
             let at = dest.len() - frame.room;
@@ -598,73 +589,6 @@ mod tests {
         };
         assert_eq!(msg, Message::text("abcdefghijklmnop"));
         assert!(timeouts > 3);
-    }
-
-    /// Hands out pieces of cycling sizes, with a timeout before every
-    /// other one.
-    struct Uneven<'a> {
-        data: &'a [u8],
-        sizes: std::iter::Cycle<std::slice::Iter<'a, usize>>,
-        stall: bool,
-    }
-
-    impl Read for Uneven<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            self.stall = !self.stall;
-            if self.stall {
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            let n = (*self.sizes.next().unwrap()).min(buf.len()).min(self.data.len());
-            buf[..n].copy_from_slice(&self.data[..n]);
-            self.data = &self.data[n..];
-            Ok(n)
-        }
-    }
-
-    #[test]
-    fn a_big_fragmented_message_survives_uneven_reads_and_timeouts() {
-        // Two- and three-byte characters, split across the two fragments and
-        // across the reads; a ping between the fragments.
-        let text = "é€".repeat(35_000);
-        let (first, second) = text.as_bytes().split_at(100_001);
-        let wire = client_frames(&[
-            (false, OpCode::Text, first),
-            (true, OpCode::Ping, b"still there?"),
-            (true, OpCode::Continuation, second),
-        ]);
-        let mut rx = Decoder::new(Role::Server, &config(), &[]);
-        let mut input = Uneven {
-            data: &wire,
-            sizes: [1, 7, 4096, 20_000, 300_000, 3].iter().cycle(),
-            stall: false,
-        };
-        let mut got = Vec::new();
-        while got.len() < 2 {
-            match rx.read(&mut input) {
-                Ok(m) => got.push(m),
-                Err(e) if e.is_timeout() => {}
-                Err(e) => panic!("{e}"),
-            }
-        }
-        assert_eq!(got, [Message::Ping(b"still there?".to_vec()), Message::Text(text)]);
-    }
-
-    #[test]
-    fn a_big_message_is_read_into_one_allocation_of_its_own_size() {
-        let payload: Vec<u8> = (0..600_000u32).map(|i| (i % 251) as u8).collect();
-        let wire = client_frames(&[(true, OpCode::Binary, &payload)]);
-        let mut rx = Decoder::new(Role::Server, &config(), &[]);
-        let mut trickle = Trickle {
-            data: &wire,
-            step: 10_000,
-            given: 0,
-        };
-        let Message::Binary(got) = rx.read(&mut trickle).unwrap() else {
-            panic!("not a binary message");
-        };
-        assert_eq!(got, payload);
-        // Never grown by doubling (which copies, and would leave room for 1 MiB).
-        assert_eq!(got.capacity(), payload.len());
     }
 
     #[test]
