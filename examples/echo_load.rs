@@ -137,24 +137,44 @@ fn default_messages(size: usize) -> usize {
     ((1usize << 30) / size).clamp(16, 1_000_000)
 }
 
-/// User + system CPU time of a process so far, threads that ended included.
-fn cpu_time(pid: &str) -> io::Result<Duration> {
+/// CPU time of a process so far, threads that ended included.
+#[derive(Clone, Copy, Default)]
+struct Cpu {
+    /// In user space: our own code, copies and masking included.
+    user: Duration,
+    /// User and system (the kernel working for us: system calls, TCP).
+    total: Duration,
+}
+
+impl Cpu {
+    fn since(self, start: Cpu) -> Cpu {
+        Cpu {
+            user: self.user.saturating_sub(start.user),
+            total: self.total.saturating_sub(start.total),
+        }
+    }
+}
+
+fn cpu_time(pid: &str) -> io::Result<Cpu> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // The command name, field 2, is in parentheses and may hold spaces:
     // count fields from after its closing parenthesis (field 3 onwards).
     let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
     let fields: Vec<&str> = after.split_whitespace().collect();
     let ticks = |field: usize| -> u64 { fields.get(field - 3).and_then(|f| f.parse().ok()).unwrap_or(0) };
-    let total = ticks(14) + ticks(15);
-    Ok(Duration::from_secs_f64(total as f64 / TICKS_PER_SECOND))
+    let seconds = |t: u64| Duration::from_secs_f64(t as f64 / TICKS_PER_SECOND);
+    Ok(Cpu {
+        user: seconds(ticks(14)),
+        total: seconds(ticks(14) + ticks(15)),
+    })
 }
 
 /// CPU time of this process and, if known, of the server, read together.
 #[derive(Clone, Copy)]
 struct Clocks {
     wall: Instant,
-    own: Duration,
-    server: Option<Duration>,
+    own: Cpu,
+    server: Option<Cpu>,
 }
 
 impl Clocks {
@@ -172,7 +192,7 @@ impl Clocks {
 struct Figures {
     wall: Duration,
     own_cpu: Duration,
-    server_cpu: Option<Duration>,
+    server_cpu: Option<Cpu>,
     /// Operations: MiB of payload for a bulk run, connections for handshakes.
     ops: f64,
 }
@@ -181,15 +201,20 @@ impl Figures {
     fn between(start: Clocks, end: Clocks, ops: f64) -> Figures {
         Figures {
             wall: end.wall - start.wall,
-            own_cpu: end.own.saturating_sub(start.own),
-            server_cpu: start.server.zip(end.server).map(|(a, b)| b.saturating_sub(a)),
+            own_cpu: end.own.since(start.own).total,
+            server_cpu: start.server.zip(end.server).map(|(a, b)| b.since(a)),
             ops,
         }
     }
 
     /// Microseconds of server CPU per operation.
     fn server_us(&self) -> Option<f64> {
-        self.server_cpu.map(|c| c.as_secs_f64() * 1e6 / self.ops)
+        self.server_cpu.map(|c| c.total.as_secs_f64() * 1e6 / self.ops)
+    }
+
+    /// Microseconds of the server's CPU in user space per operation.
+    fn server_user_us(&self) -> Option<f64> {
+        self.server_cpu.map(|c| c.user.as_secs_f64() * 1e6 / self.ops)
     }
 
     fn own_us(&self) -> f64 {
@@ -206,9 +231,10 @@ impl Figures {
 
     fn print(&self, what: &str, unit: &str) {
         print!("{what}: {:.1} {unit}/s", self.per_second());
-        if let Some(us) = self.server_us() {
-            let share = Figures::share(self.server_cpu.unwrap_or_default(), self.wall);
-            print!("; server CPU {us:.1} us per {unit} ({share:.0} % of a core)");
+        if let (Some(us), Some(cpu)) = (self.server_us(), self.server_cpu) {
+            let user = self.server_user_us().unwrap_or_default();
+            let share = Figures::share(cpu.total, self.wall);
+            print!("; server CPU {us:.1} us per {unit}, {user:.1} in user space ({share:.0} % of a core)");
         }
         let share = Figures::share(self.own_cpu, self.wall);
         println!(
@@ -503,41 +529,38 @@ fn compare(o: &Options) -> io::Result<()> {
     // page faults that later ones do not.
     run(Target::Tcp, &tcp.addr, None, o)?;
     run(Target::Ws, &url, None, o)?;
-    let mut rows = Vec::new();
+    let mut rows: Vec<[Figures; 2]> = Vec::new();
     for round in 1..=o.rounds {
         let base = run(Target::Tcp, &tcp.addr, Some(tcp.child.id()), o)?;
         let web = run(Target::Ws, &url, Some(ws.child.id()), o)?;
         base.print(&format!("round {round} tcp_echo"), unit);
         web.print(&format!("round {round} ws_echo "), unit);
-        rows.push((base, web));
+        rows.push([base, web]);
     }
-    let med = |f: &dyn Fn(&(Figures, Figures)) -> f64| median(rows.iter().map(f).collect());
+    let med = |f: &dyn Fn(&[Figures; 2]) -> f64| median(rows.iter().map(f).collect());
     let us = |f: Option<f64>| f.unwrap_or(f64::NAN);
     println!("medians over {} rounds:", o.rounds);
-    println!(
-        "  tcp_echo: {:.1} {unit}/s, server {:.1} us per {unit}, client {:.1} us",
-        med(&|r| r.0.per_second()),
-        med(&|r| us(r.0.server_us())),
-        med(&|r| r.0.own_us())
-    );
-    println!(
-        "  ws_echo:  {:.1} {unit}/s, server {:.1} us per {unit}, client {:.1} us",
-        med(&|r| r.1.per_second()),
-        med(&|r| us(r.1.server_us())),
-        med(&|r| r.1.own_us())
-    );
+    for (i, name) in ["tcp_echo", "ws_echo "].iter().enumerate() {
+        println!(
+            "  {name}: {:.1} {unit}/s; server CPU {:.1} us per {unit}, {:.1} in user space; client {:.1} us",
+            med(&|r| r[i].per_second()),
+            med(&|r| us(r[i].server_us())),
+            med(&|r| us(r[i].server_user_us())),
+            med(&|r| r[i].own_us())
+        );
+    }
     println!("  ratios, each the median of the same-round ratios:");
     println!(
-        "    ws_echo / tcp_echo {unit}/s:          {:.2}",
-        med(&|r| r.1.per_second() / r.0.per_second())
+        "    ws_echo / tcp_echo {unit}/s:                {:.2}",
+        med(&|r| r[1].per_second() / r[0].per_second())
     );
     println!(
-        "    ws_echo / tcp_echo server CPU per {unit}: {:.2}",
-        med(&|r| us(r.1.server_us()) / us(r.0.server_us()))
+        "    ws_echo / tcp_echo server CPU per {unit}:  {:.2}",
+        med(&|r| us(r[1].server_us()) / us(r[0].server_us()))
     );
     println!(
-        "    ws_echo server CPU / this client's CPU:  {:.2}",
-        med(&|r| us(r.1.server_us()) / r.1.own_us())
+        "    ws_echo server CPU / this client's CPU: {:.2}",
+        med(&|r| us(r[1].server_us()) / r[1].own_us())
     );
     Ok(())
 }
