@@ -9,18 +9,20 @@
 //!    finished connections in the listen backlog, whether or not we call
 //!    `accept` (see `tests/transport.rs`).
 //! 2. `accept` takes one finished connection off that queue.
-//! 3. A thread is given that connection to own until it ends; the accept
-//!    loop goes straight back to step 2.
+//! 3. The thread that accepted it serves it, for the connection's whole
+//!    life, having first started another thread if none is left waiting in
+//!    `accept`, so the next connection never waits for this one.
+//! 4. When the connection ends, its thread goes back to step 2 beside the
+//!    others (the kernel hands each new connection to one of them), or ends
+//!    if [`ServerConfig::spare_threads`] threads are waiting already.
 //!
-//! Starting a thread is the dearest part of a short connection: the kernel
-//! creates a task, the C library hands it a stack, std maps it a signal
-//! stack, and all of it is undone when the thread ends. So a thread whose
-//! connection ended waits a while as a *spare* ([`ServerConfig::spare_threads`],
-//! [`SPARE_WAIT`]) and the accept loop hands the next connection to a
-//! waiting spare before it starts a new thread. Still one thread per
-//! connection, for the connection's whole life: only the start and the end
-//! are saved, as MySQL's `thread_cache_size` does. `docs/performance.md`
-//! measures what that saves.
+//! So every connection has a thread of its own, yet a thread is started only
+//! when all are busy: starting one (a kernel task, a stack, std's signal
+//! stack, all undone at the end) costs more than a WebSocket handshake. And
+//! no connection is handed between threads, which would cost a wake-up: the
+//! kernel's accept queue is the only queue. This is the "leader/followers"
+//! pattern; Apache's prefork processes take turns at `accept` the same way.
+//! `docs/performance.md` measures what it saves.
 //!
 //! Around that core sit the things a server facing the open network needs:
 //! a cap on concurrent connections (the one over the cap gets a clear
@@ -54,17 +56,17 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io;
+use std::io::{self, ErrorKind};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use crossbeam_channel::{bounded, Sender};
 
-use crate::socket::answer_and_close;
+use crate::socket::{answer_and_close, time_left};
 
 /// Default cap on concurrent connections.
 ///
@@ -79,14 +81,9 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 8192;
 /// idle WebSocket connections live side by side.
 pub const DEFAULT_STACK_SIZE: usize = 128 * 1024;
 
-/// Default number of spare threads: connection threads whose connection
-/// ended and that wait, each for at most [`SPARE_WAIT`], to serve the next
-/// one (see [`ServerConfig::spare_threads`]).
+/// Default number of threads whose connection ended that wait in `accept`
+/// for the next one (see [`ServerConfig::spare_threads`]).
 pub const DEFAULT_SPARE_THREADS: usize = 16;
-
-/// How long a spare thread waits for a connection before it ends, so that
-/// a server that was busy gives its threads back once it is quiet.
-pub const SPARE_WAIT: Duration = Duration::from_secs(10);
 
 /// Default read and write timeout put on every accepted socket.
 ///
@@ -118,10 +115,9 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Stack size of each connection thread, in bytes.
     pub stack_size: usize,
-    /// Threads kept, after their connection ended, to serve the next
-    /// connection instead of a new thread (0: a new thread every time).
-    /// Each connection still has a thread of its own for its whole life;
-    /// only the thread's start and end are saved.
+    /// Threads kept waiting in `accept` after their connection ended,
+    /// beside the one that always waits (0: a new thread for every
+    /// connection). They end when the server shuts down.
     pub spare_threads: usize,
     /// Read timeout set on each accepted socket (`None`: block forever).
     pub read_timeout: Option<Duration>,
@@ -200,11 +196,11 @@ impl Server {
         self.local_addr
     }
 
-    /// Starts the accept loop on its own thread and returns at once.
+    /// Starts the accept loop on a thread of its own and returns at once.
     ///
-    /// `handler` runs for every accepted connection on a thread of its own
-    /// (a spare one, or a new one), with the connected socket (timeouts and
-    /// `TCP_NODELAY` already set).
+    /// `handler` runs for every accepted connection on the thread that
+    /// accepted it, with the connected socket (timeouts and `TCP_NODELAY`
+    /// already set).
     pub fn spawn<H>(self, handler: H) -> ServerHandle
     where
         H: Fn(TcpStream, ConnInfo) + Send + Sync + 'static,
@@ -213,25 +209,30 @@ impl Server {
             stop: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
             live: Mutex::new(HashMap::new()),
-            all_done: Condvar::new(),
+            turns: Mutex::new(Turns::default()),
+            turn_taken: Condvar::new(),
         });
         let local_addr = self.local_addr;
         let join_timeout = self.config.join_timeout;
-        let accept_shared = Arc::clone(&shared);
-        let accept = thread::Builder::new()
-            .name(format!("{}-accept", self.config.name))
-            .spawn(move || accept_loop(self.listener, local_addr, self.config, accept_shared, Arc::new(handler)))
-            .expect("spawning the accept thread");
+        let acceptor = Arc::new(Acceptor {
+            refuser: Refuser::start(&self.config),
+            listener: self.listener,
+            listening: local_addr,
+            config: self.config,
+            shared: Arc::clone(&shared),
+            handler: Box::new(handler),
+            started: AtomicU64::new(0),
+        });
+        start_thread(&acceptor).expect("starting the first thread");
         ServerHandle {
             local_addr,
             shared,
-            accept: Some(accept),
             join_timeout,
         }
     }
 
-    /// Runs the accept loop on the calling thread, forever (until the
-    /// process ends). What the examples use: they run until Ctrl-C.
+    /// Starts the server and blocks, forever (until the process ends). What
+    /// the examples use: they run until Ctrl-C.
     pub fn run<H>(self, handler: H)
     where
         H: Fn(TcpStream, ConnInfo) + Send + Sync + 'static,
@@ -247,7 +248,6 @@ impl Server {
 pub struct ServerHandle {
     local_addr: SocketAddr,
     shared: Arc<Shared>,
-    accept: Option<JoinHandle<()>>,
     join_timeout: Duration,
 }
 
@@ -262,12 +262,12 @@ impl ServerHandle {
         self.shared.live().len()
     }
 
-    /// Blocks until the accept loop ends (it ends only through
-    /// [`ServerHandle::shutdown`] from another handle holder, which never
-    /// happens for the examples: they run until the process is killed).
-    pub fn wait(mut self) {
-        if let Some(accept) = self.accept.take() {
-            let _ = accept.join();
+    /// Blocks until every thread of the server has ended: never, for the
+    /// examples, which run until the process is killed.
+    pub fn wait(self) {
+        let mut turns = self.shared.turns();
+        while turns.threads > 0 {
+            turns = self.shared.turns_changed(turns, Duration::from_secs(3600));
         }
     }
 
@@ -280,30 +280,29 @@ impl ServerHandle {
     }
 
     fn stop_now(&mut self) -> usize {
-        let Some(accept) = self.accept.take() else {
+        if self.shared.stop.swap(true, Ordering::SeqCst) {
             return 0;
-        };
-        self.shared.stop.store(true, Ordering::SeqCst);
-        // The accept thread is blocked in accept(): wake it with a connection
-        // of our own. It sees the stop flag and returns.
-        let _ = TcpStream::connect_timeout(&wake_addr(self.local_addr), Duration::from_secs(1));
-        let _ = accept.join();
-
-        let mut live = self.shared.live();
-        for stream in live.values() {
+        }
+        for stream in self.shared.live().values() {
             let _ = stream.shutdown(Shutdown::Both);
         }
         let deadline = Instant::now() + self.join_timeout;
-        while !live.is_empty() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                log::warn!("shutdown: {} connection thread(s) still running", live.len());
-                return live.len();
-            }
-            live = match self.shared.all_done.wait_timeout(live, left) {
-                Ok((guard, _)) => guard,
-                Err(poisoned) => poisoned.into_inner().0,
+        let mut turns = self.shared.turns();
+        // A busy thread ends with its connection, one in accept() when a
+        // connection comes. The last one out closes the listener.
+        while turns.threads > 0 {
+            let Some(left) = time_left(deadline) else {
+                log::warn!("shutdown: {} thread(s) still running", turns.threads);
+                return turns.threads;
             };
+            let waiting = turns.waiting;
+            drop(turns);
+            for _ in 0..waiting {
+                let _ = TcpStream::connect_timeout(&wake_addr(self.local_addr), Duration::from_secs(1));
+            }
+            turns = self
+                .shared
+                .turns_changed(self.shared.turns(), left.min(Duration::from_millis(100)));
         }
         0
     }
@@ -315,14 +314,22 @@ impl Drop for ServerHandle {
     }
 }
 
-/// State shared by the accept loop, the connection threads and the handle.
+/// State shared by the server's threads and the handle.
 #[derive(Debug)]
 struct Shared {
     stop: AtomicBool,
     next_id: AtomicU64,
     /// A clone of every live connection's socket, so shutdown can unblock it.
     live: Mutex<HashMap<u64, TcpStream>>,
-    all_done: Condvar,
+    turns: Mutex<Turns>,
+    turn_taken: Condvar,
+}
+
+/// The server's threads, and how many of them wait in accept() right now.
+#[derive(Debug, Default)]
+struct Turns {
+    threads: usize,
+    waiting: usize,
 }
 
 impl Shared {
@@ -330,6 +337,28 @@ impl Shared {
         // A panic never happens while this lock is held, but if one did the
         // map is still consistent: recover it rather than cascade the panic.
         self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn turns(&self) -> MutexGuard<'_, Turns> {
+        self.turns.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits, at most `timeout`, for a thread to leave accept() or end.
+    fn turns_changed<'a>(&self, turns: MutexGuard<'a, Turns>, timeout: Duration) -> MutexGuard<'a, Turns> {
+        match self.turn_taken.wait_timeout(turns, timeout) {
+            Ok((guard, _)) => guard,
+            Err(poisoned) => poisoned.into_inner().0,
+        }
+    }
+}
+
+/// Counts a thread out when it ends, however it ends.
+struct ThreadGuard(Arc<Shared>);
+
+impl Drop for ThreadGuard {
+    fn drop(&mut self) {
+        self.0.turns().threads -= 1;
+        self.0.turn_taken.notify_all();
     }
 }
 
@@ -341,167 +370,169 @@ struct LiveGuard {
 
 impl Drop for LiveGuard {
     fn drop(&mut self) {
-        let mut live = self.shared.live();
-        live.remove(&self.id);
-        if live.is_empty() {
-            self.shared.all_done.notify_all();
-        }
+        self.shared.live().remove(&self.id);
     }
 }
 
 type Handler = dyn Fn(TcpStream, ConnInfo) + Send + Sync + 'static;
 
-fn accept_loop(
+/// What a server's threads share: the listener, the settings, the handler.
+struct Acceptor {
     listener: TcpListener,
     listening: SocketAddr,
     config: ServerConfig,
     shared: Arc<Shared>,
-    handler: Arc<Handler>,
-) {
-    let refuser = Refuser::start(&config);
-    // No capacity: a connection is handed over only to a spare thread that
-    // is waiting for it right now. Dropped when the loop ends, which wakes
-    // every spare thread to end.
-    let (spare_tx, spare_rx) = bounded::<Job>(0);
-    let waiting = Arc::new(AtomicUsize::new(0));
-    let mut threads = 0u64;
-    loop {
-        let (stream, peer) = match listener.accept() {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                if shared.stop.load(Ordering::SeqCst) {
-                    break;
+    handler: Box<Handler>,
+    refuser: Refuser,
+    /// Threads started so far, for their names.
+    started: AtomicU64,
+}
+
+/// Starts a thread, counted as waiting in accept(): its first move.
+fn start_thread(acceptor: &Arc<Acceptor>) -> io::Result<()> {
+    let n = acceptor.started.fetch_add(1, Ordering::Relaxed) + 1;
+    {
+        let mut turns = acceptor.shared.turns();
+        turns.threads += 1;
+        turns.waiting += 1;
+    }
+    let counted = ThreadGuard(Arc::clone(&acceptor.shared));
+    let for_thread = Arc::clone(acceptor);
+    let spawned = thread::Builder::new()
+        .name(format!("{}-{n}", acceptor.config.name))
+        .stack_size(acceptor.config.stack_size)
+        .spawn(move || {
+            let _counted = counted;
+            // Dropped before the guard: the last thread out closes the listener.
+            let acceptor = for_thread;
+            acceptor.take_turns();
+        });
+    if let Err(e) = spawned {
+        // The closure, and with it the guard, was dropped: counted out.
+        acceptor.shared.turns().waiting -= 1;
+        return Err(e);
+    }
+    Ok(())
+}
+
+impl Acceptor {
+    /// A thread's life: accept, serve, again; until enough threads wait in
+    /// accept() already, the server stops, or a handler panicked.
+    fn take_turns(self: &Arc<Self>) {
+        while let Some(job) = self.next_connection() {
+            if !serve(job, &*self.handler) || !self.back_to_accept() {
+                return;
+            }
+        }
+    }
+
+    /// Counts this thread as waiting in accept() again; false when it
+    /// should end instead: the server stops, or enough threads wait.
+    fn back_to_accept(&self) -> bool {
+        let mut turns = self.shared.turns();
+        if self.shared.stop.load(Ordering::SeqCst) || turns.waiting > self.config.spare_threads {
+            return false;
+        }
+        turns.waiting += 1;
+        true
+    }
+
+    /// The next connection, from accept(); `None`: end this thread instead.
+    fn next_connection(self: &Arc<Self>) -> Option<Job> {
+        loop {
+            let accepted = self.listener.accept();
+            let alone = {
+                let mut turns = self.shared.turns();
+                turns.waiting -= 1;
+                self.shared.turn_taken.notify_all();
+                turns.waiting == 0
+            };
+            if self.shared.stop.load(Ordering::SeqCst) {
+                return None;
+            }
+            match accepted {
+                Ok((stream, peer)) => {
+                    if alone {
+                        // While this thread serves, another must wait in
+                        // accept() for the next connection.
+                        if let Err(e) = start_thread(self) {
+                            log::error!("could not start a thread: {e}; the next connection waits for this one");
+                        }
+                    }
+                    if let Some(job) = self.admit(stream, peer) {
+                        return Some(job);
+                    }
                 }
-                match e.kind() {
+                Err(e) => match e.kind() {
                     // The peer gave up between the handshake and accept():
                     // nothing to do, take the next one.
-                    io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted => {}
-                    // Out of file descriptors or memory: back off instead of spinning.
+                    ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::Interrupted => {}
+                    // Out of file descriptors or memory: back off, not spin.
                     _ => {
                         log::error!("accept failed: {e}; pausing 100 ms");
                         thread::sleep(Duration::from_millis(100));
                     }
-                }
-                continue;
+                },
             }
-        };
-        if shared.stop.load(Ordering::SeqCst) {
-            break;
-        }
-        // A listener bound to one address accepts on that address: only one
-        // bound to "any" has to ask the kernel which address was reached.
-        let local = if listening.ip().is_unspecified() {
-            stream.local_addr().unwrap_or(listening)
-        } else {
-            listening
-        };
-        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let info = ConnInfo { id, peer, local };
-
-        if let Err(e) = configure(&stream, &config) {
-            log::debug!("{info}: could not configure socket: {e}");
-            continue;
-        }
-        let registered = match stream.try_clone() {
-            Ok(clone) => {
-                let mut live = shared.live();
-                if live.len() >= config.max_connections {
-                    false
-                } else {
-                    live.insert(id, clone);
-                    true
-                }
+            if !self.back_to_accept() {
+                return None;
             }
-            Err(e) => {
-                log::error!("{info}: try_clone failed: {e}");
-                continue;
-            }
-        };
-        if !registered {
-            log::warn!("{info}: refused, {} connections is the limit", config.max_connections);
-            refuser.refuse(stream);
-            continue;
-        }
-
-        let job = Job {
-            stream,
-            info,
-            _guard: LiveGuard {
-                shared: Arc::clone(&shared),
-                id,
-            },
-        };
-        // A spare thread, if one is waiting, takes the connection at once.
-        let job = match spare_tx.try_send(job) {
-            Ok(()) => continue,
-            Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => job,
-        };
-        threads += 1;
-        let handler = Arc::clone(&handler);
-        let spares = Spares {
-            rx: spare_rx.clone(),
-            waiting: Arc::clone(&waiting),
-            max: config.spare_threads,
-        };
-        let spawned = thread::Builder::new()
-            .name(format!("{}-{threads}", config.name))
-            .stack_size(config.stack_size)
-            .spawn(move || connection_thread(job, &*handler, &spares));
-        if let Err(e) = spawned {
-            // The closure (and with it the job: the guard and the stream)
-            // was dropped: the connection is closed and unregistered.
-            log::error!("{info}: could not spawn a thread: {e}");
         }
     }
-    log::debug!(
-        "accept loop on {} stopped",
-        listener.local_addr().map(|a| a.to_string()).unwrap_or_default()
-    );
+
+    /// Gives an accepted connection its id, its socket options and its place
+    /// in the live set, or refuses it when the server is at its cap.
+    fn admit(&self, stream: TcpStream, peer: SocketAddr) -> Option<Job> {
+        // A listener bound to one address accepts on that address: only one
+        // bound to "any" has to ask the kernel which address was reached.
+        let local = if self.listening.ip().is_unspecified() {
+            stream.local_addr().unwrap_or(self.listening)
+        } else {
+            self.listening
+        };
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let info = ConnInfo { id, peer, local };
+        let c = &self.config;
+        let clone = match (stream.set_nodelay(c.nodelay))
+            .and_then(|()| stream.set_read_timeout(c.read_timeout))
+            .and_then(|()| stream.set_write_timeout(c.write_timeout))
+            .and_then(|()| stream.try_clone())
+        {
+            Ok(clone) => clone,
+            Err(e) => {
+                log::debug!("{info}: could not set the socket up: {e}");
+                return None;
+            }
+        };
+        let mut live = self.shared.live();
+        if live.len() >= self.config.max_connections {
+            drop(live);
+            log::warn!(
+                "{info}: refused, {} connections is the limit",
+                self.config.max_connections
+            );
+            self.refuser.refuse(stream);
+            return None;
+        }
+        live.insert(id, clone);
+        let shared = Arc::clone(&self.shared);
+        Some(Job {
+            stream,
+            info,
+            _guard: LiveGuard { shared, id },
+        })
+    }
 }
 
-/// A connection waiting for a thread: the socket, what the handler learns
-/// about it, and its place in the live set, left when the job is dropped.
+/// An admitted connection: the socket, what the handler learns about it,
+/// and its place in the live set, left when the job is dropped.
 struct Job {
     stream: TcpStream,
     info: ConnInfo,
     _guard: LiveGuard,
 }
 
-/// Where a thread whose connection ended waits for the next one.
-struct Spares {
-    rx: Receiver<Job>,
-    waiting: Arc<AtomicUsize>,
-    max: usize,
-}
-
-impl Spares {
-    /// The next connection for this thread: `None` when enough threads are
-    /// waiting already, when none came within [`SPARE_WAIT`], or when the
-    /// server stopped. Then the thread ends.
-    fn wait(&self) -> Option<Job> {
-        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
-            return None;
-        }
-        let next = self.rx.recv_timeout(SPARE_WAIT).ok();
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
-        next
-    }
-}
-
-/// A connection thread: serves its connection, then, as a spare, the next
-/// ones it is handed, one at a time.
-fn connection_thread(mut job: Job, handler: &Handler, spares: &Spares) {
-    while serve(job, handler) {
-        match spares.wait() {
-            Some(next) => job = next,
-            None => return,
-        }
-    }
-}
-
-/// Runs the handler on one connection; false if it panicked (the thread
-/// then ends rather than serve again after a failure it did not expect).
+/// Runs the handler on one connection; false if it panicked: the thread then ends.
 fn serve(job: Job, handler: &Handler) -> bool {
     let Job { stream, info, _guard } = job;
     log::debug!("{info}: connected");
@@ -522,13 +553,6 @@ fn serve(job: Job, handler: &Handler) -> bool {
     }
 }
 
-fn configure(stream: &TcpStream, config: &ServerConfig) -> io::Result<()> {
-    stream.set_nodelay(config.nodelay)?;
-    stream.set_read_timeout(config.read_timeout)?;
-    stream.set_write_timeout(config.write_timeout)?;
-    Ok(())
-}
-
 /// The address used to wake a listener bound to `addr`: the loopback
 /// address of the same family when it is bound to "any".
 fn wake_addr(addr: SocketAddr) -> SocketAddr {
@@ -541,7 +565,7 @@ fn wake_addr(addr: SocketAddr) -> SocketAddr {
 }
 
 /// Sends the refusal to connections over the cap, on one thread of its own,
-/// so that a slow refused peer cannot stall the accept loop.
+/// so that slow refused peers hold no thread that should be accepting.
 struct Refuser {
     tx: Sender<TcpStream>,
 }
@@ -569,11 +593,8 @@ impl Refuser {
     }
 
     fn refuse(&self, stream: TcpStream) {
-        match self.tx.try_send(stream) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                log::debug!("refusal queue full: closing without a message");
-            }
+        if self.tx.try_send(stream).is_err() {
+            log::debug!("refusal queue full: closing without a message");
         }
     }
 }

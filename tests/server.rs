@@ -1,5 +1,5 @@
-//! The accept loop's threads: one per connection, reused once a connection
-//! ends (spare threads), and let go when the server shuts down.
+//! The server's threads: one per connection, reused once a connection ends
+//! (spare threads wait in accept), and ended when the server shuts down.
 //!
 //! Every server binds `127.0.0.1:0` and every wait has a timeout.
 
@@ -47,9 +47,9 @@ fn threads_for_sequential_connections(config: ServerConfig, n: usize) -> usize {
 
 #[test]
 fn a_thread_whose_connection_ended_serves_the_next_ones() {
-    // A thread reaches the spares a moment after its connection closes, so
-    // the next connection may find none waiting and get a new thread; but
-    // most find one.
+    // Two threads take turns: one serves while the other waits in accept().
+    // A third is started only when a connection comes before the thread
+    // that served the last one is back in accept().
     let reused = threads_for_sequential_connections(ServerConfig::default(), 20);
     assert!(reused < 10, "20 connections took {reused} threads");
     let spares_off = ServerConfig {
@@ -66,8 +66,9 @@ fn connections_at_the_same_time_each_have_a_thread_of_their_own() {
     let (arrived_tx, go) = (Mutex::new(arrived_tx), Arc::new(Mutex::new(go)));
     let server = Server::bind("127.0.0.1:0", ServerConfig::default()).unwrap();
     let server = server.spawn(move |_stream, info| {
-        // The first three connections make spares; the next three wait
-        // together, which only threads of their own can do.
+        // The first three connections leave spare threads waiting in
+        // accept(); the next three wait together, which only threads of
+        // their own can do.
         if info.id > 3 {
             let _ = arrived_tx.lock().unwrap().send(());
             let _ = go.lock().unwrap().recv_timeout(WAIT);
@@ -104,8 +105,9 @@ fn after_shutdown_the_spare_threads_end_and_let_go_of_the_handler() {
         connect_until_closed(server.local_addr());
     }
     assert_eq!(server.shutdown(), 0);
-    // Spare threads wait up to SPARE_WAIT (10 s) for work; shutting down
-    // must end them at once, and with them the handler and what it holds.
+    // Spare threads wait in accept() for as long as the server runs;
+    // shutting down must end them, and with them the handler and what it
+    // holds.
     let deadline = Instant::now() + WAIT;
     while Arc::strong_count(&token) > 1 {
         assert!(Instant::now() < deadline, "a spare thread still holds the handler");
