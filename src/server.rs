@@ -210,7 +210,7 @@ impl Server {
             next_id: AtomicU64::new(1),
             live: Mutex::new(HashMap::new()),
             turns: Mutex::new(Turns::default()),
-            turn_taken: Condvar::new(),
+            thread_ended: Condvar::new(),
         });
         let local_addr = self.local_addr;
         let join_timeout = self.config.join_timeout;
@@ -267,7 +267,7 @@ impl ServerHandle {
     pub fn wait(self) {
         let mut turns = self.shared.turns();
         while turns.threads > 0 {
-            turns = self.shared.turns_changed(turns, Duration::from_secs(3600));
+            turns = self.shared.wait_thread_end(turns, Duration::from_secs(3600));
         }
     }
 
@@ -302,7 +302,7 @@ impl ServerHandle {
             }
             turns = self
                 .shared
-                .turns_changed(self.shared.turns(), left.min(Duration::from_millis(100)));
+                .wait_thread_end(self.shared.turns(), left.min(Duration::from_millis(100)));
         }
         0
     }
@@ -322,7 +322,7 @@ struct Shared {
     /// A clone of every live connection's socket, so shutdown can unblock it.
     live: Mutex<HashMap<u64, TcpStream>>,
     turns: Mutex<Turns>,
-    turn_taken: Condvar,
+    thread_ended: Condvar,
 }
 
 /// The server's threads, and how many of them wait in accept() right now.
@@ -343,9 +343,9 @@ impl Shared {
         self.turns.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Waits, at most `timeout`, for a thread to leave accept() or end.
-    fn turns_changed<'a>(&self, turns: MutexGuard<'a, Turns>, timeout: Duration) -> MutexGuard<'a, Turns> {
-        match self.turn_taken.wait_timeout(turns, timeout) {
+    /// Waits, at most `timeout`, for a thread to end.
+    fn wait_thread_end<'a>(&self, turns: MutexGuard<'a, Turns>, timeout: Duration) -> MutexGuard<'a, Turns> {
+        match self.thread_ended.wait_timeout(turns, timeout) {
             Ok((guard, _)) => guard,
             Err(poisoned) => poisoned.into_inner().0,
         }
@@ -358,7 +358,7 @@ struct ThreadGuard(Arc<Shared>);
 impl Drop for ThreadGuard {
     fn drop(&mut self) {
         self.0.turns().threads -= 1;
-        self.0.turn_taken.notify_all();
+        self.0.thread_ended.notify_all();
     }
 }
 
@@ -444,7 +444,6 @@ impl Acceptor {
             let alone = {
                 let mut turns = self.shared.turns();
                 turns.waiting -= 1;
-                self.shared.turn_taken.notify_all();
                 turns.waiting == 0
             };
             if self.shared.stop.load(Ordering::SeqCst) {
