@@ -196,7 +196,7 @@ impl Server {
         self.local_addr
     }
 
-    /// Starts the accept loop on a thread of its own and returns at once.
+    /// Starts accepting, on a thread of its own, and returns at once.
     ///
     /// `handler` runs for every accepted connection on the thread that
     /// accepted it, with the connected socket (timeouts and `TCP_NODELAY`
@@ -262,8 +262,7 @@ impl ServerHandle {
         self.shared.live().len()
     }
 
-    /// Blocks until every thread of the server has ended: never, for the
-    /// examples, which run until the process is killed.
+    /// Blocks until every thread of the server has ended (for the examples: never).
     pub fn wait(self) {
         let mut turns = self.shared.turns();
         while turns.threads > 0 {
@@ -289,7 +288,7 @@ impl ServerHandle {
         let deadline = Instant::now() + self.join_timeout;
         let mut turns = self.shared.turns();
         // A busy thread ends with its connection, one in accept() when a
-        // connection comes. The last one out closes the listener.
+        // connection comes; the last one out closes the listener.
         while turns.threads > 0 {
             let Some(left) = time_left(deadline) else {
                 log::warn!("shutdown: {} thread(s) still running", turns.threads);
@@ -346,7 +345,7 @@ impl Shared {
     /// Waits, at most `timeout`, for a thread to end.
     fn wait_thread_end<'a>(&self, turns: MutexGuard<'a, Turns>, timeout: Duration) -> MutexGuard<'a, Turns> {
         match self.thread_ended.wait_timeout(turns, timeout) {
-            Ok((guard, _)) => guard,
+            Ok((turns, _)) => turns,
             Err(poisoned) => poisoned.into_inner().0,
         }
     }
@@ -504,6 +503,10 @@ impl Acceptor {
             }
         };
         let mut live = self.shared.live();
+        // Under the lock shutdown closes live sockets with: closed, or not served.
+        if self.shared.stop.load(Ordering::SeqCst) {
+            return None;
+        }
         if live.len() >= self.config.max_connections {
             drop(live);
             log::warn!(
@@ -523,8 +526,7 @@ impl Acceptor {
     }
 }
 
-/// An admitted connection: the socket, what the handler learns about it,
-/// and its place in the live set, left when the job is dropped.
+/// An admitted connection: its socket, its info, its place in the live set.
 struct Job {
     stream: TcpStream,
     info: ConnInfo,
@@ -552,8 +554,7 @@ fn serve(job: Job, handler: &Handler) -> bool {
     }
 }
 
-/// The address used to wake a listener bound to `addr`: the loopback
-/// address of the same family when it is bound to "any".
+/// Where to connect to wake a listener bound to `addr` (loopback for "any").
 fn wake_addr(addr: SocketAddr) -> SocketAddr {
     let ip = match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
