@@ -14,8 +14,9 @@
 //! killing the browser) is announced as a leave.
 //!
 //! How it is built: `src/app/chat/` (routes, event log, presence, the
-//! WebSocket session, the polling API), `src/broadcast.rs` (the hub thread,
-//! one reader and one writer thread per WebSocket), `src/http/` (serving the
+//! WebSocket session, the polling API), `src/broadcast/` (the hub thread,
+//! which writes every message to every socket itself; one reader thread per
+//! WebSocket), `src/http/` (serving the
 //! page and the polling requests), `src/websocket/` (the Upgrade on `/ws`);
 //! `docs/architecture.md` follows one message through all of them. Runs
 //! until Ctrl-C.
@@ -42,6 +43,7 @@ fn main() {
         server.local_addr()
     );
     println!("  every frame the server reads, with its header fields: RUST_LOG=trace");
+    println!("  {}", wirelab::limits::ServerBudget::chat());
     println!("  Ctrl-C to stop");
     server.wait();
 }

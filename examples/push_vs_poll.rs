@@ -12,7 +12,8 @@
 //!
 //! - One in-process server: the REST/polling API of `http_server` and a
 //!   `/ws` endpoint on the broadcast hub. A publisher thread emits N events
-//!   (default 40), one every `--interval-ms` (default 100 ms), into both.
+//!   (default 40), one at a random moment in each `--interval-ms` (default
+//!   100 ms), into both.
 //! - Three clients run at the same time, each through its own
 //!   [`CountingRelay`](wirelab::observe::CountingRelay), a TCP relay that
 //!   counts every byte at the socket in each direction: a short poller
@@ -207,8 +208,17 @@ fn main() {
     let publisher = {
         let (api, hub) = (Arc::clone(&api), hub.clone());
         thread::spawn(move || {
+            // Each event at a random moment inside its own interval: events
+            // do not follow the poller's clock, so a short poll finds each
+            // one after a random part of its polling period (half on average).
+            let start = Instant::now();
             for seq in 0..n {
-                thread::sleep(o.interval);
+                let mut r = [0u8; 4];
+                wirelab::random::fill(&mut r);
+                let at = o
+                    .interval
+                    .mul_f64(seq as f64 + f64::from(u32::from_le_bytes(r)) / f64::from(u32::MAX));
+                thread::sleep(at.saturating_sub(start.elapsed()));
                 // The same JSON object reaches every client: the poll
                 // responses wrap it in {"messages":[…]}, the WebSocket sends it as is.
                 let text = format!("event {seq} {}", epoch.elapsed().as_nanos());

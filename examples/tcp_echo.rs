@@ -4,7 +4,7 @@
 //! cargo run --example tcp_echo [ADDR]      # default 127.0.0.1:7000
 //! ```
 //!
-//! Every accepted connection gets its own thread (`src/server.rs`), which
+//! Every accepted connection gets its own thread (`src/server/`), which
 //! sends back every byte it receives until the client stops sending. The log
 //! shows each connection's local and peer address: the peer's port is the
 //! ephemeral port the client's kernel picked for it. Runs until Ctrl-C.

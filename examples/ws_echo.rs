@@ -4,7 +4,7 @@
 //! cargo run --release --example ws_echo [ADDR]      # default 127.0.0.1:9001
 //! ```
 //!
-//! Every accepted connection gets its own thread (see `src/server.rs`),
+//! Every accepted connection gets its own thread (see `src/server/`),
 //! which reads the HTTP Upgrade request from the raw socket, answers
 //! `101 Switching Protocols`, then echoes every text and binary message
 //! back until the client closes. Pings are answered by the library.
@@ -14,18 +14,17 @@
 //! browser's console: `ws = new WebSocket("ws://127.0.0.1:9001");
 //! ws.onmessage = e => console.log(e.data); ws.send("hi")`.
 
-use std::time::Duration;
-
-use wirelab::server::{Server, ServerConfig};
-use wirelab::websocket::{self, AcceptConfig, CloseCode, CloseFrame, Error, Message};
-
-/// A connection silent this long is closed with 1001 (going away).
-const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+use wirelab::limits::ServerBudget;
+use wirelab::server::Server;
+use wirelab::websocket::{self, CloseCode, CloseFrame, Error, Message};
 
 fn main() {
     wirelab::init_logging();
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9001".to_string());
-    let server = match Server::bind(&addr, ServerConfig::default()) {
+    // Messages up to 64 MiB, all unfinished ones together at most 256 MiB,
+    // the cap that descriptors allow: src/limits.rs.
+    let budget = ServerBudget::echo();
+    let server = match Server::bind(&addr, budget.server_config()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("ws_echo: cannot listen on {addr}: {e}");
@@ -36,9 +35,12 @@ fn main() {
     println!("ws_echo: WebSocket echo server on ws://{local}/");
     println!("  try: cargo run --example ws_client ws://{local}/");
     println!("  or:  RUST_LOG=trace cargo run --example ws_echo   (every frame's fields)");
+    println!("  {budget}");
     println!("  Ctrl-C to stop");
 
-    let options = AcceptConfig::default();
+    // A connection silent this long is closed with 1001 (going away).
+    let idle = budget.message_timeout;
+    let options = budget.accept_config();
     server.run(move |stream, info| {
         let mut ws = match websocket::accept_with(stream, &options) {
             Ok(ws) => ws,
@@ -48,7 +50,10 @@ fn main() {
             }
         };
         log::info!("{info}: WebSocket open");
-        let _ = ws.set_read_timeout(Some(IDLE_TIMEOUT));
+        // Idle: no message for IDLE_TIMEOUT, counted per message, not per
+        // read (a peer trickling a byte now and then is not active).
+        let _ = ws.set_read_timeout(Some(idle));
+        ws.set_message_timeout(Some(idle));
         let mut echoed = 0u64;
         loop {
             match ws.read() {
@@ -67,7 +72,7 @@ fn main() {
                 }
                 Ok(_) => {} // ping (already answered) or pong
                 Err(e) if e.is_timeout() => {
-                    log::info!("{info}: idle for {IDLE_TIMEOUT:?}, closing");
+                    log::info!("{info}: idle for {idle:?}, closing");
                     let _ = ws.close(Some(CloseFrame::new(CloseCode::GOING_AWAY, "idle")));
                     break;
                 }

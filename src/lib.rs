@@ -11,13 +11,17 @@
 //! |---|---|---|---|
 //! | transport | [`server`] | the accept loop every server here shares: a thread per connection, cap, timeouts, shutdown | every server |
 //! | transport | [`socket`] | a socket's end of life: deadlines, the lingering close, last words | every server |
+//! | memory | [`budget`] | one budget, shared by a server's connections, for the bytes peers make it hold | `ws_echo` |
 //! | transport | [`tcp`] | TCP's handshake, states, byte stream, full duplex | `tcp_echo`, `tcp_handshake`, `duplex`, `stream_vs_message` |
 //! | transport | [`udp`] | datagrams, no connection | `udp_echo` |
 //! | application | [`http`] | HTTP/1.1: parser with limits, keep-alive, router | `http_server` |
 //! | application | [`websocket`] | RFC 6455 by hand: handshake, frames, masking, close, split halves | `ws_echo`, `ws_client`, `frame_anatomy` |
-//! | application | [`broadcast`] | the hub thread: encode once, bounded outboxes, keepalive | `ws_broadcast`, `broadcast_load` |
+//! | application | [`deflate`] | DEFLATE (RFC 1951) by hand, for permessage-deflate: LZ77, Huffman codes, bounded inflate, sync flush | `deflate_demo`, `deflate_bench` |
+//! | application | [`broadcast`] | the hub thread: encode once, write to every socket itself, flow control, keepalive | `ws_broadcast`, `broadcast_load` |
+//! | budgets | [`limits`] | every server's limits and worst-case memory, in one place | every example |
 //! | demos | [`app`] | JSON, the event log and polling, a REST resource, the chat and the ticker (pages compiled in) | `chat`, `ticker`, `http_server`, `push_vs_poll` |
-//! | aids | [`observe`], [`random`] | hex dumps, timelines, byte-counting relay; OS randomness and masking keys | `duplex`, `push_vs_poll`, `frame_anatomy` |
+//! | aids | [`observe`], [`random`] | hex dumps, timelines, byte-counting relay; OS randomness, masking keys, a seeded generator | `duplex`, `push_vs_poll`, `frame_anatomy` |
+//! | hostile | [`fuzz`] | deterministic fuzzing of every parser a peer can reach | `fuzz` |
 //!
 //! Each layer uses only the layers below it, and each folder opens with a
 //! map. `docs/architecture.md` follows one chat message through every
@@ -35,7 +39,11 @@
 
 pub mod app;
 pub mod broadcast;
+pub mod budget;
+pub mod deflate;
+pub mod fuzz;
 pub mod http;
+pub mod limits;
 pub mod observe;
 pub mod random;
 pub mod server;

@@ -12,6 +12,12 @@
 //! - [`MaskKeys`] is for the hot path, one key per frame: SipHash, keyed once
 //!   from [`fill`], over a counter. Reading the device for 4 bytes per frame
 //!   would cost a system call each time.
+//!
+//! And one thing that is not randomness for security at all: [`XorShift`],
+//! a small *seeded* generator. The same seed gives the same sequence, which
+//! is what a simulation (the ticker's prices) and a fuzzer (`src/fuzz/`:
+//! case 12,345 of seed 7 is the same input on every machine) need, and what
+//! a key must never be.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -87,6 +93,66 @@ impl Default for MaskKeys {
     }
 }
 
+/// xorshift64* (Marsaglia's xorshift with a multiplying output step, as
+/// Vigna analyses it): a fast, small, *predictable* generator. Seeded, it
+/// repeats its sequence exactly, for simulations and fuzzing; never for
+/// keys or masks, where predictability is the attack.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct XorShift(u64);
+
+impl XorShift {
+    /// A generator that produces the same sequence for the same `seed`
+    /// (any value: zero, which xorshift cannot leave, is mapped away).
+    pub fn new(seed: u64) -> XorShift {
+        // Spread the seed (splitmix64's finaliser) so that seeds 1, 2, 3
+        // do not start with nearly the same state.
+        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        XorShift((z ^ (z >> 31)) | 1)
+    }
+
+    /// A generator seeded from the OS: a different sequence every run.
+    pub fn seeded() -> XorShift {
+        let mut seed = [0u8; 8];
+        fill(&mut seed);
+        XorShift::new(u64::from_le_bytes(seed))
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform in `0..n` (0 when `n` is 0). The tiny bias of a modulo is
+    /// irrelevant to the uses here.
+    pub fn below(&mut self, n: usize) -> usize {
+        if n == 0 {
+            0
+        } else {
+            (self.next_u64() % n as u64) as usize
+        }
+    }
+
+    /// True with probability `1 / n`.
+    pub fn one_in(&mut self, n: usize) -> bool {
+        self.below(n) == 0
+    }
+
+    /// One of `items` (which must not be empty).
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,5 +180,19 @@ mod tests {
         let keys: std::collections::HashSet<[u8; 4]> = (0..1000).map(|_| g.next_key()).collect();
         // 1000 draws from 2^32 values: a collision has probability ~1e-4.
         assert!(keys.len() >= 999);
+    }
+
+    #[test]
+    fn a_seeded_generator_repeats_its_sequence_and_seeds_differ() {
+        let run = |seed| {
+            let mut g = XorShift::new(seed);
+            (0..8).map(|_| g.next_u64()).collect::<Vec<_>>()
+        };
+        assert_eq!(run(7), run(7));
+        assert_ne!(run(7), run(8));
+        assert!(run(0).iter().all(|&x| x != 0), "seed 0 does not stick at zero");
+        let mut g = XorShift::new(1);
+        assert!((0..1000).all(|_| g.below(10) < 10));
+        assert!((0..1000).map(|_| g.unit()).all(|x| (0.0..1.0).contains(&x)));
     }
 }

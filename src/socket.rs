@@ -18,12 +18,22 @@
 //!   still comes until the peer closes too or time runs out (RFC 9112 §9.6
 //!   describes this "staged" close for HTTP).
 //! - **Last words.** [`answer_and_close`] is the one way a connection is
-//!   answered and ended: an HTTP error, a refused WebSocket handshake, the
-//!   refusal of a connection over the cap. One deadline, one FIN rule.
+//!   answered and ended: an HTTP error, a refused WebSocket handshake. One
+//!   deadline, one FIN rule.
+//! - **Many last words at once.** A server over its cap may have to turn
+//!   away thousands of clients a second, and must not spend a thread or
+//!   half a second on each. [`Lingerer`] writes the refusal at once (it
+//!   fits in a fresh socket's buffer), sends FIN, and does the lingering
+//!   closes of up to [`LINGER_SLOTS`] sockets together on one thread.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
 use std::time::{Duration, Instant};
+
+use crossbeam_channel::{unbounded, Receiver, Sender};
 
 /// How long a connection's last words may take: writing them (a few
 /// hundred bytes, which normally go straight into the kernel's buffer),
@@ -101,6 +111,36 @@ impl Read for DeadlineStream {
     }
 }
 
+/// A reader that refuses to read past a deadline: each read first checks
+/// the clock and fails with `TimedOut` once `deadline` has passed.
+///
+/// Unlike [`DeadlineStream`] it never changes the socket's timeout (no
+/// system call per read), so a read that has started waits as long as the
+/// socket's read timeout allows: pair it with a read timeout no longer
+/// than the time it grants, and a peer trickling bytes is cut off within
+/// the two together.
+#[derive(Debug)]
+pub struct ReadBy<'a> {
+    stream: &'a TcpStream,
+    deadline: Instant,
+}
+
+impl<'a> ReadBy<'a> {
+    /// Reads from `stream` until `deadline`.
+    pub fn new(stream: &'a TcpStream, deadline: Instant) -> ReadBy<'a> {
+        ReadBy { stream, deadline }
+    }
+}
+
+impl Read for ReadBy<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if Instant::now() >= self.deadline {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.stream.read(buf)
+    }
+}
+
 /// Writes all of `bytes` within `within`, however the peer paces its
 /// reading: each write may wait only for the time left. The socket's own
 /// write timeout is put back afterwards (an upgraded connection later
@@ -127,6 +167,64 @@ pub fn write_within(stream: &TcpStream, bytes: &[u8], within: Duration) -> io::R
                 break;
             }
             Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    stream.set_write_timeout(configured)?;
+    result
+}
+
+/// Writes `parts` one after the other, as if they were one buffer, within
+/// `within` in total: vectored writes (`writev`), so a head and the pieces
+/// of a body leave together without first being copied into one buffer.
+pub fn write_parts_within(stream: &TcpStream, parts: &[&[u8]], within: Duration) -> io::Result<()> {
+    // Up to this many parts per system call (Linux allows 1,024).
+    const BATCH: usize = 64;
+    let deadline = Instant::now() + within;
+    let configured = stream.write_timeout()?;
+    let (mut part, mut offset) = (0, 0);
+    let mut result = Ok(());
+    while part < parts.len() {
+        if offset == parts[part].len() {
+            part += 1;
+            offset = 0;
+            continue;
+        }
+        let Some(left) = time_left(deadline) else {
+            result = Err(io::ErrorKind::TimedOut.into());
+            break;
+        };
+        if let Err(e) = stream.set_write_timeout(Some(never_zero(configured.map_or(left, |c| c.min(left))))) {
+            result = Err(e);
+            break;
+        }
+        let mut slices = Vec::with_capacity(BATCH);
+        slices.push(io::IoSlice::new(&parts[part][offset..]));
+        slices.extend(parts[part + 1..].iter().take(BATCH - 1).map(|p| io::IoSlice::new(p)));
+        let mut out = stream;
+        match out.write_vectored(&slices) {
+            Ok(0) => {
+                result = Err(io::ErrorKind::WriteZero.into());
+                break;
+            }
+            Ok(mut n) => {
+                // Advance past what was written.
+                while n > 0 && part < parts.len() {
+                    let rest = parts[part].len() - offset;
+                    if n >= rest {
+                        n -= rest;
+                        part += 1;
+                        offset = 0;
+                    } else {
+                        offset += n;
+                        n = 0;
+                    }
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
                 result = Err(e);
@@ -176,6 +274,132 @@ pub fn answer_and_close(stream: &TcpStream, bytes: &[u8]) -> io::Result<()> {
     }
     linger_close(stream, LINGER);
     Ok(())
+}
+
+/// Sockets a [`Lingerer`] closes gracefully at once; past that, a socket
+/// is closed as soon as its last words are written.
+pub const LINGER_SLOTS: usize = 64;
+
+/// How often a [`Lingerer`] looks at the sockets it is closing.
+const LINGER_POLL: Duration = Duration::from_millis(5);
+
+/// Lingering closes for many sockets on one thread: each socket handed
+/// over has already been answered; it gets FIN, then whatever the peer
+/// still sends is read and dropped for up to [`LINGER`], then it is closed.
+///
+/// A thread per refused connection would let a flood of connections
+/// create a flood of threads; one thread with blocking reads would close
+/// them one at a time, half a second each. Here the sockets are
+/// non-blocking and looked at together every few milliseconds. At most
+/// [`LINGER_SLOTS`] are held (each holds a descriptor); a socket that
+/// finds no slot free is closed at once, after reading what has already
+/// arrived. Its answer was sent first, and a peer's kernel keeps what it
+/// received even if a reset follows.
+#[derive(Clone, Debug)]
+pub struct Lingerer {
+    tx: Sender<(TcpStream, Instant)>,
+    held: Arc<AtomicUsize>,
+}
+
+impl Lingerer {
+    /// Starts the closing thread, named `name`.
+    pub fn start(name: &str) -> Lingerer {
+        let (tx, rx) = unbounded();
+        let held = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&held);
+        let spawned = thread::Builder::new()
+            .name(name.to_string())
+            .stack_size(64 * 1024)
+            .spawn(move || linger_loop(&rx, &counter));
+        if let Err(e) = spawned {
+            log::error!("could not start the lingering-close thread: {e}");
+        }
+        Lingerer { tx, held }
+    }
+
+    /// Writes `last_words` without waiting (a few hundred bytes: a fresh
+    /// socket's send buffer takes them whole), sends FIN, and closes the
+    /// socket gracefully, or at once if every slot is taken. Never blocks.
+    pub fn answer_and_close(&self, stream: TcpStream, last_words: &[u8]) {
+        if !answer_without_waiting(&stream, last_words) {
+            return;
+        }
+        let slot = self.held.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+            (n < LINGER_SLOTS).then_some(n + 1)
+        });
+        if slot.is_err() {
+            drain_available(&stream);
+            return;
+        }
+        if let Err(back) = self.tx.send((stream, Instant::now() + LINGER)) {
+            self.held.fetch_sub(1, Ordering::SeqCst);
+            drain_available(&back.into_inner().0);
+        }
+    }
+
+    /// Sockets being closed right now.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::SeqCst)
+    }
+}
+
+/// A connection's last words when nothing may wait: writes `last_words`
+/// without blocking (a fresh socket's send buffer takes a few hundred
+/// bytes whole), sends FIN, reads what has already arrived, and closes.
+/// For the moment a server is out of descriptors and cannot keep even one
+/// socket open to close it gracefully.
+pub fn answer_and_close_now(stream: TcpStream, last_words: &[u8]) {
+    if answer_without_waiting(&stream, last_words) {
+        drain_available(&stream);
+    }
+}
+
+/// Makes `stream` non-blocking, writes what of `last_words` fits at once,
+/// and sends FIN. False if the socket is already unusable.
+fn answer_without_waiting(stream: &TcpStream, last_words: &[u8]) -> bool {
+    if stream.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let _ = (&*stream).write(last_words);
+    let _ = stream.shutdown(Shutdown::Write);
+    true
+}
+
+/// Reads, without waiting, whatever a non-blocking socket has received:
+/// closed with unread bytes, it would answer them with a reset.
+fn drain_available(mut stream: &TcpStream) -> bool {
+    let mut sink = [0u8; 4096];
+    loop {
+        match stream.read(&mut sink) {
+            Ok(0) => return false,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+}
+
+fn linger_loop(rx: &Receiver<(TcpStream, Instant)>, held: &AtomicUsize) {
+    let mut closing: Vec<(TcpStream, Instant)> = Vec::new();
+    loop {
+        if closing.is_empty() {
+            // Nothing to look after: sleep until a socket comes.
+            match rx.recv() {
+                Ok(socket) => closing.push(socket),
+                Err(_) => return,
+            }
+        }
+        closing.extend(rx.try_iter());
+        let now = Instant::now();
+        let before = closing.len();
+        // Keep a socket while the peer may still send and time is left.
+        closing.retain(|(stream, deadline)| drain_available(stream) && now < *deadline);
+        held.fetch_sub(before - closing.len(), Ordering::SeqCst);
+        if !closing.is_empty() {
+            thread::sleep(LINGER_POLL);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -292,5 +516,49 @@ mod tests {
         assert!(time_left(Instant::now() + Duration::from_nanos(10)).map_or(true, |t| t >= SHORTEST));
         assert_eq!(never_zero(Duration::ZERO), SHORTEST);
         assert_eq!(never_zero(Duration::from_secs(2)), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_lingerer_answers_hundreds_of_refusals_without_waiting_and_each_peer_reads_its_answer() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let lingerer = Lingerer::start("test-linger");
+        let clients: Vec<TcpStream> = (0..300)
+            .map(|_| {
+                let client = TcpStream::connect(addr).unwrap();
+                client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                // Half of them send a request the server never reads.
+                (&client).write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+                let (server, _) = listener.accept().unwrap();
+                let started = Instant::now();
+                lingerer.answer_and_close(server, b"no");
+                assert!(started.elapsed() < Duration::from_millis(100), "it waited");
+                client
+            })
+            .collect();
+        assert!(lingerer.held() <= LINGER_SLOTS);
+        for client in &clients {
+            let mut got = Vec::new();
+            let _ = (&*client).read_to_end(&mut got);
+            assert_eq!(got, b"no");
+        }
+    }
+
+    #[test]
+    fn parts_written_together_arrive_as_one_stream_in_order() {
+        let (client, server) = pair();
+        let parts: Vec<Vec<u8>> = (0..300u32)
+            .map(|i| vec![(i % 251) as u8; (i as usize * 37) % 5000])
+            .collect();
+        let expected: Vec<u8> = parts.concat();
+        let reader = thread::spawn(move || {
+            let mut got = Vec::new();
+            (&client).read_to_end(&mut got).unwrap();
+            got
+        });
+        let slices: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        write_parts_within(&server, &slices, Duration::from_secs(5)).unwrap();
+        drop(server);
+        assert_eq!(reader.join().unwrap(), expected);
     }
 }

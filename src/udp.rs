@@ -17,8 +17,11 @@
 //!
 //! Two details the note glosses over: "无序" means UDP does not *restore*
 //! order, not that it shuffles (on one path datagrams usually arrive in
-//! order); and "不可靠" means losses are not repaired, which on loopback
-//! practically never happens, so the tests do not pretend to show loss.
+//! order); and "不可靠" means losses are not repaired. Loss happens even on
+//! loopback: once a receiver's socket buffer is full, the kernel drops what
+//! does not fit and tells nobody
+//! (`udp_drops_datagrams_on_loopback_once_the_receive_buffer_is_full` in
+//! `tests/udp.rs`).
 
 use std::io;
 use std::net::UdpSocket;

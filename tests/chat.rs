@@ -40,6 +40,11 @@ fn number(v: &json::Value, key: &str) -> f64 {
     v.get(key).and_then(json::Value::as_f64).unwrap_or(-1.0)
 }
 
+/// The session token a history message (or a join answer) carries.
+fn token(v: &json::Value) -> String {
+    field(v, "token").to_string()
+}
+
 /// Joins with `join` (the whole join message) and returns the socket and the history message.
 fn join_with(addr: SocketAddr, join: &str) -> (WebSocket, json::Value) {
     let mut ws = client(addr);
@@ -59,7 +64,7 @@ fn http(addr: SocketAddr, method: &str, target: &str, body: &str) -> (u16, Strin
     s.set_read_timeout(Some(WAIT)).unwrap();
     write!(
         s,
-        "{method} {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -68,6 +73,13 @@ fn http(addr: SocketAddr, method: &str, target: &str, body: &str) -> (u16, Strin
     let status = response[9..12].parse().unwrap();
     let body = response[response.find("\r\n\r\n").unwrap() + 4..].to_string();
     (status, body)
+}
+
+/// Joins over HTTP; returns the session token.
+fn join_http(addr: SocketAddr, body: &str) -> String {
+    let (status, answer) = http(addr, "POST", "/api/chat/join", body);
+    assert_eq!(status, 200, "{answer}");
+    token(&json::parse(&answer).unwrap())
 }
 
 #[test]
@@ -127,7 +139,8 @@ fn two_tabs_with_one_nickname_are_one_person_and_a_transport_switch_announces_no
     let addr = server.local_addr();
     let mut alice = join(addr, "alice");
     assert_eq!(field(&next_event(&mut alice), "type"), "join");
-    let mut bob = join(addr, "bob");
+    let (mut bob, bob_history) = join_with(addr, r#"{"type":"join","nick":"bob"}"#);
+    let bob_token = token(&bob_history);
     let bob_joined = next_event(&mut alice);
     assert_eq!(
         (field(&bob_joined, "nick"), number(&bob_joined, "online")),
@@ -135,12 +148,15 @@ fn two_tabs_with_one_nickname_are_one_person_and_a_transport_switch_announces_no
     );
     next_event(&mut bob); // his own join
 
-    // Bob's second tab, then his switch of that tab to polling: open the new
-    // transport, then close the old one.
-    let second = join(addr, "bob");
-    assert_eq!(http(addr, "POST", "/api/chat/join", r#"{"nick":"bob"}"#).0, 200);
+    // Bob's second tab (it brings his token), then his switch of that tab
+    // to polling: open the new transport, then close the old one.
+    let with_token = format!(r#"{{"type":"join","nick":"bob","token":"{bob_token}"}}"#);
+    let (second, _) = join_with(addr, &with_token);
+    let polling = join_http(addr, &format!(r#"{{"nick":"bob","token":"{bob_token}"}}"#));
+    assert_eq!(polling, bob_token, "one person, one token");
     drop(second);
-    assert_eq!(http(addr, "POST", "/api/chat/leave", r#"{"nick":"bob"}"#).0, 204);
+    let leave = format!(r#"{{"token":"{bob_token}"}}"#);
+    assert_eq!(http(addr, "POST", "/api/chat/leave", &leave).0, 204);
     assert_eq!(chat.online(), 2);
     // The next event alice sees is a message, not a leave or a join.
     alice.send(Message::text(r#"{"type":"say","text":"ping"}"#)).unwrap();
@@ -154,20 +170,23 @@ fn two_tabs_with_one_nickname_are_one_person_and_a_transport_switch_announces_no
 }
 
 #[test]
-fn saying_something_over_http_before_joining_is_refused_with_403() {
+fn saying_something_over_http_needs_the_token_its_join_returned() {
     let (server, _chat) = start();
     let addr = server.local_addr();
     let (status, body) = http(addr, "POST", "/api/chat/say", r#"{"nick":"ghost","text":"boo"}"#);
     assert_eq!(status, 403, "{body}");
-    assert!(body.contains("join first"), "{body}");
-    assert_eq!(http(addr, "POST", "/api/chat/join", r#"{"nick":"ghost"}"#).0, 200);
-    let (status, body) = http(addr, "POST", "/api/chat/say", r#"{"nick":"ghost","text":""}"#);
+    assert!(body.contains("join"), "{body}");
+    let ghost = join_http(addr, r#"{"nick":"ghost"}"#);
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/chat/say",
+        &format!(r#"{{"token":"{ghost}","text":""}}"#),
+    );
     assert_eq!(status, 400);
     assert!(body.contains("empty"), "{body}");
-    assert_eq!(
-        http(addr, "POST", "/api/chat/say", r#"{"nick":"ghost","text":"boo"}"#).0,
-        201
-    );
+    let say = format!(r#"{{"token":"{ghost}","text":"boo"}}"#);
+    assert_eq!(http(addr, "POST", "/api/chat/say", &say).0, 201);
 }
 
 #[test]
@@ -217,8 +236,13 @@ fn a_join_with_since_and_the_same_epoch_replays_only_what_was_missed() {
         &format!(r#"{{"type":"join","nick":"bob","since":3,"epoch":{epoch}}}"#),
     );
     assert_eq!(ids(&h), vec![4.0], "the one missed; bob's own join comes after, once");
-    // Another epoch: the page's ids mean nothing here; it gets the recent history.
-    let (_b2, h) = join_with(addr, r#"{"type":"join","nick":"bob","since":3,"epoch":1}"#);
+    // Another epoch: the page's ids mean nothing here; it gets the recent
+    // history. (A second tab of bob's: it brings his token.)
+    let bob = token(&h);
+    let (_b2, h) = join_with(
+        addr,
+        &format!(r#"{{"type":"join","nick":"bob","since":3,"epoch":1,"token":"{bob}"}}"#),
+    );
     assert_eq!(ids(&h), vec![1.0, 2.0, 3.0, 4.0, 5.0]);
     // The same over HTTP.
     let (_, body) = http(
@@ -227,6 +251,7 @@ fn a_join_with_since_and_the_same_epoch_replays_only_what_was_missed() {
         "/api/chat/join",
         &format!(r#"{{"nick":"carol","since":4,"epoch":{epoch}}}"#),
     );
+    assert!(token(&json::parse(&body).unwrap()).len() == 32, "{body}");
     let answer = json::parse(&body).unwrap();
     let Some(json::Value::Array(events)) = answer.get("history") else {
         panic!("{body}")
@@ -243,11 +268,12 @@ fn a_polling_tab_that_stops_polling_is_presumed_gone_and_its_leave_announced() {
     };
     let (server, chat) = chat::spawn("127.0.0.1:0", quick).unwrap();
     let addr = server.local_addr();
-    assert_eq!(http(addr, "POST", "/api/chat/join", r#"{"nick":"carol"}"#).0, 200);
+    let carol = join_http(addr, r#"{"nick":"carol"}"#);
     // Carol keeps polling for three times the wait (2 x 200 ms): she stays.
     let until = Instant::now() + Duration::from_millis(1200);
     while Instant::now() < until {
-        assert_eq!(http(addr, "GET", "/api/chat/poll?since=0&nick=carol", "").0, 200);
+        let poll = format!("/api/chat/poll?since=0&token={carol}");
+        assert_eq!(http(addr, "GET", &poll, "").0, 200);
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(chat.online(), 1, "a polling tab that polls is kept");
@@ -278,19 +304,36 @@ fn a_tab_moving_from_polling_to_websocket_is_online_before_it_hears_the_history(
     // The page retires its polling tab the moment the WebSocket history
     // arrives. If the server counted the WebSocket only after sending the
     // history, that leave could find nobody there: "bob left", "bob joined".
-    let (server, chat) = start();
+    // Forty joins from one address in a moment: more than the default
+    // join rate allows one address.
+    let config = chat::ChatConfig {
+        limits: chat::ChatLimits {
+            joins_per_address: wirelab::app::rate::Rate {
+                burst: 100,
+                per_second: 100.0,
+            },
+            ..chat::ChatLimits::default()
+        },
+        ..chat::ChatConfig::default()
+    };
+    let (server, chat) = chat::spawn_with("127.0.0.1:0", config).unwrap();
     let addr = server.local_addr();
     let mut alice = join(addr, "alice");
     next_event(&mut alice);
-    assert_eq!(http(addr, "POST", "/api/chat/join", r#"{"nick":"bob"}"#).0, 200);
+    let bob = join_http(addr, r#"{"nick":"bob"}"#);
     assert_eq!(field(&next_event(&mut alice), "nick"), "bob");
+    let (ws_join, http_join, leave) = (
+        format!(r#"{{"type":"join","nick":"bob","token":"{bob}"}}"#),
+        format!(r#"{{"nick":"bob","token":"{bob}"}}"#),
+        format!(r#"{{"token":"{bob}"}}"#),
+    );
     for round in 0..20 {
-        let bob = join(addr, "bob"); // returns once the history has arrived
-        assert_eq!(http(addr, "POST", "/api/chat/leave", r#"{"nick":"bob"}"#).0, 204);
+        let (ws, _) = join_with(addr, &ws_join); // returns once the history has arrived
+        assert_eq!(http(addr, "POST", "/api/chat/leave", &leave).0, 204);
         assert_eq!(chat.online(), 2, "round {round}");
         // And back: polling joined before the WebSocket closes.
-        assert_eq!(http(addr, "POST", "/api/chat/join", r#"{"nick":"bob"}"#).0, 200);
-        drop(bob);
+        assert_eq!(join_http(addr, &http_join), bob);
+        drop(ws);
     }
     alice.send(Message::text(r#"{"type":"say","text":"ping"}"#)).unwrap();
     let next = next_event(&mut alice);

@@ -114,3 +114,40 @@ fn after_shutdown_the_spare_threads_end_and_let_go_of_the_handler() {
         thread::sleep(Duration::from_millis(10));
     }
 }
+
+#[test]
+fn spare_threads_waiting_in_accept_take_no_connection_slot() {
+    let config = ServerConfig {
+        max_connections: 2,
+        ..ServerConfig::default()
+    };
+    let server = Server::bind("127.0.0.1:0", config).unwrap();
+    let server = server.spawn(|stream, info| {
+        // The first five end at once, leaving spare threads in accept();
+        // the later ones are held until their client closes.
+        if info.id > 5 {
+            let _ = (&stream).read(&mut [0u8; 1]);
+        }
+    });
+    let addr = server.local_addr();
+    for _ in 0..5 {
+        connect_until_closed(addr);
+    }
+    let deadline = Instant::now() + WAIT;
+    while server.connections() > 0 {
+        assert!(Instant::now() < deadline, "finished connections still counted");
+        thread::sleep(Duration::from_millis(1));
+    }
+    // Both slots are free for clients, whatever number of threads waits.
+    let holders: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    while server.connections() < 2 {
+        assert!(Instant::now() < deadline, "only {} admitted", server.connections());
+        thread::sleep(Duration::from_millis(1));
+    }
+    let mut third = TcpStream::connect(addr).unwrap();
+    third.set_read_timeout(Some(WAIT)).unwrap();
+    let mut answer = String::new();
+    third.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503 "), "{answer:?}");
+    drop(holders);
+}

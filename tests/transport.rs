@@ -123,14 +123,16 @@ fn half_close_leaves_the_other_direction_open() {
 
 #[test]
 fn both_directions_flow_at_the_same_time() {
-    // Each side sends 4 MiB while the other does. If TCP were half duplex,
-    // or if one thread did both jobs, both writers would block on full
-    // buffers and wait for each other forever.
+    // Each side sends 16 MiB while the other does: more than the two
+    // sockets' buffers hold (a few MiB on Linux loopback). If TCP were half
+    // duplex, or if one thread did both jobs, both writers would block on
+    // full buffers, each waiting for the other to read, until the write
+    // timeout.
     let (client, server) = pair();
     let run = |stream: TcpStream| {
         let mut writer = stream.try_clone().unwrap();
         let sender = thread::spawn(move || {
-            writer.write_all(&vec![7u8; 4 << 20]).unwrap();
+            writer.write_all(&vec![7u8; 16 << 20]).unwrap();
             writer.shutdown(Shutdown::Write).unwrap();
         });
         let mut reader = stream;
@@ -140,8 +142,8 @@ fn both_directions_flow_at_the_same_time() {
         got.len()
     };
     let other = thread::spawn(move || run(server));
-    assert_eq!(run(client), 4 << 20);
-    assert_eq!(other.join().unwrap(), 4 << 20);
+    assert_eq!(run(client), 16 << 20);
+    assert_eq!(other.join().unwrap(), 16 << 20);
 }
 
 #[test]

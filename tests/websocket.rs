@@ -7,8 +7,8 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpListener;
 use std::sync::mpsc;
 use std::thread;
 
@@ -143,25 +143,36 @@ fn pings_between_fragments_are_answered_before_the_message_completes() {
 }
 
 #[test]
-fn frames_sent_right_behind_the_handshake_are_not_lost() {
-    // The client writes the Upgrade request and a frame in one go; the
-    // server's buffered reader picks up both, and must hand the frame on.
-    let server = echo_server(ServerConfig::default());
-    let addr = server.local_addr();
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(WAIT)).unwrap();
-    let mut bytes = client_request(&addr.to_string(), "/", &generate_key(), &[], None);
-    let mut frame = Vec::new();
-    encode_frame(&mut frame, true, OpCode::Text, b"eager", Some([1, 2, 3, 4]));
-    bytes.extend_from_slice(&frame);
-    s.write_all(&bytes).unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 256];
-    while !got.ends_with(b"eager") {
-        let n = s.read(&mut buf).unwrap();
-        assert!(n > 0, "server closed early");
-        got.extend_from_slice(&buf[..n]);
-    }
+fn the_websocket_is_the_tcp_connection_that_carried_the_handshake() {
+    // The client waits for the 101 before its first frame (RFC 6455 §4.1),
+    // then speaks frames on the socket that carried the Upgrade (§1.3,
+    // §4.2.2). The server accepts one TCP connection, never a second, and
+    // the WebSocket it makes of it has the client's address as its peer.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = thread::spawn(move || {
+        let (stream, peer) = listener.accept().unwrap();
+        let mut ws = websocket::accept(stream).unwrap();
+        ws.set_read_timeout(Some(WAIT)).unwrap();
+        let upgraded_peer = ws.peer_addr();
+        let message = ws.read().unwrap();
+        ws.send(message).unwrap();
+        // The client has finished its exchange: a second connection of
+        // its would be waiting in the backlog by now.
+        listener.set_nonblocking(true).unwrap();
+        let second = listener.accept().map(|_| ()).map_err(|e| e.kind());
+        let _ = ws.read(); // the client's close
+        (peer, upgraded_peer, second)
+    });
+    let mut raw = Raw::connect(addr); // returns once the 101 has arrived
+    let client_addr = raw.stream.local_addr().unwrap();
+    raw.send(true, OpCode::Text, b"same socket");
+    assert_eq!(raw.recv(), (OpCode::Text, b"same socket".to_vec()));
+    raw.send(true, OpCode::Close, &1000u16.to_be_bytes());
+    let (peer, upgraded_peer, second) = server.join().unwrap();
+    assert_eq!(peer, client_addr, "accept() gave the client's connection");
+    assert_eq!(upgraded_peer, Some(client_addr), "the WebSocket is that connection");
+    assert_eq!(second, Err(ErrorKind::WouldBlock), "one TCP connection, not two");
 }
 
 #[test]

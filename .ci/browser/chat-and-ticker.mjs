@@ -11,7 +11,9 @@
 //      receives what the first sends (the three transports side by side),
 //      with no lost or repeated ids and no leave/join notices for the switch;
 //   4. the ticker page receives pushed updates and its chart is drawn, and a
-//      reconnect does not draw the replayed history twice.
+//      reconnect does not draw the replayed history twice;
+//   5. a page of another origin (the ticker's) can neither open the chat's
+//      WebSocket nor post to its API (same-origin policy on the server).
 // Screenshots of each step go to OUT_DIR. Exits non-zero on the first failure.
 import { chromium } from "playwright-core";
 import { mkdirSync, rmSync, mkdtempSync } from "node:fs";
@@ -188,6 +190,40 @@ try {
   const after = await ticker.evaluate(() => [...series.values()][0].points.length);
   if (after > before + 10 || after < before) throw new Error(`chart had ${before} points, ${after} after a reconnect`);
   console.log(`browser: ticker painted ${painted} pixels, ${rows} symbols`);
+
+  step("a page of another site cannot open the chat's WebSocket nor post to its API");
+  // The ticker's page is another origin (another port). From it, the chat's
+  // /ws must be refused (403, so the browser reports an error and a close
+  // without a connection), and a "simple" cross-site POST (text/plain, no
+  // preflight) must not be accepted: alice never sees it.
+  const wsUrl = chatUrl.replace(/^http/, "ws") + "/ws";
+  const hijack = await ticker.evaluate(
+    (url) =>
+      new Promise((resolve) => {
+        const ws = new WebSocket(url);
+        ws.onopen = () => resolve("open");
+        ws.onclose = (e) => resolve(`closed ${e.code}`);
+      }),
+    wsUrl,
+  );
+  if (hijack === "open") throw new Error("another site's page opened the chat's WebSocket");
+  await ticker.evaluate(
+    (url) =>
+      fetch(url + "/api/chat/say", {
+        method: "POST",
+        mode: "no-cors",
+        headers: { "Content-Type": "text/plain" },
+        body: JSON.stringify({ nick: "alice", text: "forged from another site" }),
+      }).catch(() => {}),
+    chatUrl,
+  );
+  await say(alice, "still only me");
+  await sees(bob, "still only me");
+  const forged = await bob.evaluate(() =>
+    [...document.querySelectorAll("#messages .text")].some((el) => el.textContent === "forged from another site"),
+  );
+  if (forged) throw new Error("a cross-site POST was shown as alice's message");
+  console.log(`browser: cross-site WebSocket ${hijack}; cross-site POST refused`);
 } catch (e) {
   console.error(`browser test failed: ${e.message}`);
   failed = true;

@@ -4,7 +4,7 @@
 //! cargo run --example http_server [ADDR]      # default 127.0.0.1:8000
 //! ```
 //!
-//! One thread per connection (the shared loop in `src/server.rs`), a request
+//! One thread per connection (the shared loop in `src/server/`), a request
 //! parser with limits, keep-alive and pipelining (`src/http/serve.rs`), a
 //! router with 404/405/501 (`src/http/router.rs`), a REST resource with
 //! short and long polling (`src/app/messages.rs`). Every response carries
@@ -18,7 +18,8 @@
 //! poll in one terminal and a POST in another (the poll returns at once).
 
 use wirelab::app::messages::MessageApi;
-use wirelab::http::{HttpConfig, HttpServer, Response, Router};
+use wirelab::http::{HttpConfig, HttpServer, Response, Router, SitePolicy};
+use wirelab::limits::ServerBudget;
 
 const INDEX: &str = include_str!("index.html");
 
@@ -47,9 +48,14 @@ fn main() {
         });
     api.mount(&mut router);
 
+    // The limits of src/limits.rs; pages of other sites may not post
+    // (Origin), nor may a rebinding name be served (Host).
+    let budget = ServerBudget::http();
+    println!("{budget}");
     let config = HttpConfig {
         wire_headers: true,
-        ..HttpConfig::default()
+        site: Some(SitePolicy::same_origin()),
+        ..budget.http_config()
     };
     let server = HttpServer::with_config(router, config);
     let routes: Vec<(String, String)> = server

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::http::Response;
+use crate::http::{Piece, Response};
 
 /// Nesting deeper than this is refused.
 pub const MAX_DEPTH: usize = 32;
@@ -332,6 +332,14 @@ impl Parser<'_> {
 pub fn response(status: u16, body: String) -> Response {
     Response::new(status)
         .with_body("application/json", body.into_bytes())
+        .with_header("Cache-Control", "no-store")
+}
+
+/// A JSON response whose body is made of pieces (see [`Piece`]): the
+/// events of a log, written from the log, not copied for each client.
+pub fn response_in_pieces(status: u16, pieces: Vec<Piece>) -> Response {
+    Response::new(status)
+        .with_pieces("application/json", pieces)
         .with_header("Cache-Control", "no-store")
 }
 

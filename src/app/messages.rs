@@ -21,7 +21,7 @@ use std::sync::Arc;
 use super::events::{now_ms, EventLog};
 use super::json::{self, escape};
 use super::poll;
-use crate::http::{Request, Response, Router};
+use crate::http::{Piece, Request, Response, Router};
 
 /// Longest accepted message text, in characters.
 pub const MAX_TEXT: usize = 2000;
@@ -149,7 +149,8 @@ impl MessageApi {
         // poll waits for the next new message.
         poll::answer(req, &self.log, self.log.last_id(), |messages| {
             let items: Vec<String> = messages.iter().map(|(_, m)| m.to_json()).collect();
-            format!(r#"{{"messages":[{}],"last":{}}}"#, items.join(","), self.log.last_id())
+            let json = format!(r#"{{"messages":[{}],"last":{}}}"#, items.join(","), self.log.last_id());
+            vec![Piece::Shared(json.into())]
         })
     }
 }

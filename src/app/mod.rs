@@ -8,6 +8,7 @@
 //! | [`json`] | JSON written and read by hand (RFC 8259), and JSON responses |
 //! | [`events`] | the event log behind short and long polling |
 //! | [`poll`] | the polling endpoint: `?since=N`, `?wait=S` |
+//! | [`rate`] | rates with a burst (token buckets), per person or per address |
 //! | [`messages`] | a REST resource, `/api/messages`, and its polling endpoint |
 //! | [`chat`] | the chat: one page, three transports, one event log |
 //! | [`ticker`] | the stock ticker: server push and nothing else |
@@ -17,4 +18,5 @@ pub mod events;
 pub mod json;
 pub mod messages;
 pub mod poll;
+pub mod rate;
 pub mod ticker;

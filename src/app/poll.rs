@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::events::EventLog;
 use super::json;
-use crate::http::{Request, Response};
+use crate::http::{Piece, Request, Response};
 
 /// Longest a long poll may be held.
 pub const MAX_WAIT: Duration = Duration::from_secs(30);
@@ -20,7 +20,9 @@ pub const GONE_CHECK: Duration = Duration::from_millis(250);
 /// Answers a short or long poll on `log`, the way every polling endpoint
 /// here does: `?since=N` (an id; default 0 for a short poll,
 /// `long_poll_default` for a long one) and `?wait=S` (seconds, at most
-/// [`MAX_WAIT`]; present means long poll). 200 with `render(events)`, 204
+/// [`MAX_WAIT`]; present means long poll). 200 with the JSON that
+/// `render(events)` gives in pieces (written from where they are, not
+/// copied: see [`Piece`]), 204
 /// when a long poll timed out (or its client left, checked every
 /// [`GONE_CHECK`]), 400 for bad parameters, 503 with `Retry-After` when
 /// too many long polls are already held.
@@ -33,13 +35,13 @@ pub fn answer<T: Clone>(
     req: &Request,
     log: &EventLog<T>,
     long_poll_default: u64,
-    render: impl FnOnce(&[(u64, T)]) -> String,
+    render: impl FnOnce(&[(u64, T)]) -> Vec<Piece>,
 ) -> Response {
-    let wait = match req.query("wait").map(|s| s.parse::<f64>()) {
+    let wait = match req.query("wait").map(|s| parse_wait(&s)) {
         None if req.has_query("wait") => return json::error_response(400, "wait must be a number of seconds"),
         None => None,
-        Some(Ok(s)) if s.is_finite() && s >= 0.0 => Some(Duration::from_secs_f64(s).min(MAX_WAIT)),
-        Some(_) => return json::error_response(400, "wait must be a number of seconds"),
+        Some(Some(wait)) => Some(wait),
+        Some(None) => return json::error_response(400, "wait must be a number of seconds"),
     };
     let since = match req.query("since").map(|s| s.parse::<u64>()) {
         None if req.has_query("since") => return json::error_response(400, "since must be an event id"),
@@ -49,7 +51,7 @@ pub fn answer<T: Clone>(
         Some(Err(_)) => return json::error_response(400, "since must be an event id"),
     };
     if since > log.last_id() {
-        return json::response(200, render(&log.since(0)));
+        return json::response_in_pieces(200, render(&log.since(0)));
     }
     let events = match wait {
         None => log.since(since),
@@ -62,5 +64,48 @@ pub fn answer<T: Clone>(
             }
         },
     };
-    json::response(200, render(&events))
+    json::response_in_pieces(200, render(&events))
+}
+
+/// `?wait=S`: a number of seconds, at least 0, clamped to [`MAX_WAIT`]
+/// *before* it becomes a `Duration`. `Duration::from_secs_f64` panics on a
+/// value that does not fit (`1e20` seconds is 3 trillion years), so the
+/// clamp must come first: a peer's number never reaches a conversion that
+/// can overflow.
+fn parse_wait(s: &str) -> Option<Duration> {
+    let seconds = s.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0)?;
+    Some(Duration::from_secs_f64(seconds.min(MAX_WAIT.as_secs_f64())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::{read_head, Limits};
+
+    fn request(target: &str) -> Request {
+        let raw = format!("GET {target} HTTP/1.1\r\nHost: h\r\n\r\n");
+        let head = read_head(&mut raw.as_bytes(), &Limits::default()).unwrap().unwrap();
+        Request::new(head, Vec::new(), Vec::new(), "127.0.0.1:1".parse().unwrap())
+    }
+
+    fn status(target: &str) -> u16 {
+        let log = EventLog::new(10, 4);
+        log.push("news");
+        answer(&request(target), &log, 0, |events| {
+            vec![Piece::Shared(events.len().to_string().into())]
+        })
+        .status
+    }
+
+    #[test]
+    fn a_wait_too_large_for_a_duration_is_a_long_poll_of_the_longest_wait_not_a_panic() {
+        // 1e20 seconds does not fit in a Duration: converting it first and
+        // clamping afterwards panicked. An event is there, so it answers at once.
+        for wait in ["1e20", "1e300", "18446744073709551616", "30.000001"] {
+            assert_eq!(status(&format!("/poll?since=0&wait={wait}")), 200, "wait={wait}");
+        }
+        for wait in ["inf", "NaN", "-1", "", "%"] {
+            assert_eq!(status(&format!("/poll?since=0&wait={wait}")), 400, "wait={wait}");
+        }
+    }
 }

@@ -19,6 +19,7 @@
 //! | [`body`] | 9112 §6-7 | `Content-Length` and chunked bodies |
 //! | [`response`] | 9112 §4, §6 | writing a response; reading one (for the WebSocket client) |
 //! | [`router`] | 9110 §9, §15 | method + path to handler, 404/405/501 |
+//! | [`site`] | 9110 §7.2, 6454 | whose requests a browser-facing server answers: `Host` and `Origin` |
 //! | [`serve`] | 9112 §9 | one connection: keep-alive, pipelining, deadlines |
 //!
 //! Every peer-controlled size is capped, and every way a request can be
@@ -32,11 +33,13 @@ pub mod request;
 pub mod response;
 pub mod router;
 pub mod serve;
+pub mod site;
 
 pub use error::HttpError;
 pub use head::{Limits, Version};
 pub use headers::Headers;
 pub use request::{read_head, RequestHead};
-pub use response::{http_date, read_response_head, reason_phrase, Response, ResponseHead};
+pub use response::{http_date, read_response_head, reason_phrase, Piece, Response, ResponseHead};
 pub use router::{Request, Router, Upgrade};
 pub use serve::{HttpConfig, HttpServer};
+pub use site::{SiteError, SitePolicy};

@@ -4,15 +4,41 @@
 //! (RFC 9112 §4, §6). The body's length must be knowable by the client, or it
 //! cannot tell where this response ends and the next one begins on a
 //! persistent connection; this writer always sends `Content-Length`.
-//! The whole response is assembled in one buffer and leaves in one write, so
-//! a small response travels in one TCP segment.
+//! The head and an owned body are assembled in one buffer and leave in one
+//! write, so a small response travels in one TCP segment. A large body can
+//! instead be made of [`Piece`]s that point at data the server already
+//! holds (the page compiled into the binary, events kept in a log): they
+//! are written from where they are, never copied whole for each client,
+//! so a hundred clients that do not read a 12 MB answer hold pointers, not
+//! 1.2 GB.
 
 use std::io::{self, BufRead, Write};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::error::HttpError;
 use super::head::{parse_version, read_fields, read_line, trim_eol, Limits, Version};
 use super::headers::Headers;
+
+/// A piece of a response body that is not copied into the response: bytes
+/// compiled into the program, or shared with whatever else holds them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Piece {
+    /// Bytes that live as long as the program (a page compiled in).
+    Static(&'static [u8]),
+    /// Text shared with its owner (an event in a log): a pointer, not a copy.
+    Shared(Arc<str>),
+}
+
+impl Piece {
+    /// The piece's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Piece::Static(b) => b,
+            Piece::Shared(s) => s.as_bytes(),
+        }
+    }
+}
 
 /// A response: status code, header fields and body bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,6 +49,9 @@ pub struct Response {
     pub headers: Headers,
     /// The body. Sent as is (never for `HEAD`, 1xx, 204 or 304).
     pub body: Vec<u8>,
+    /// More of the body, after `body`: pieces written from where they are
+    /// (see [`Piece`]).
+    pub pieces: Vec<Piece>,
 }
 
 impl Response {
@@ -32,6 +61,7 @@ impl Response {
             status,
             headers: Headers::new(),
             body: Vec::new(),
+            pieces: Vec::new(),
         }
     }
 
@@ -45,6 +75,20 @@ impl Response {
         self.headers.set("Content-Type", content_type);
         self.body = body.into();
         self
+    }
+
+    /// Sets `Content-Type` and a body made of `pieces`, written from where
+    /// they are rather than copied (see [`Piece`]).
+    pub fn with_pieces(mut self, content_type: &str, pieces: Vec<Piece>) -> Response {
+        self.headers.set("Content-Type", content_type);
+        self.body = Vec::new();
+        self.pieces = pieces;
+        self
+    }
+
+    /// The body's length: the owned bytes and the pieces.
+    pub fn body_len(&self) -> usize {
+        self.body.len() + self.pieces.iter().map(|p| p.as_bytes().len()).sum::<usize>()
     }
 
     /// Adds a header field (builder style).
@@ -62,6 +106,19 @@ impl Response {
     /// request) the headers describe the body, `Content-Length` included,
     /// but the body itself is left out (RFC 9110 §9.3.2).
     pub fn to_bytes(&self, head_only: bool) -> Vec<u8> {
+        let mut out = self.head_and_owned_body(head_only);
+        if !head_only && !self.bodiless_status() {
+            for piece in &self.pieces {
+                out.extend_from_slice(piece.as_bytes());
+            }
+        }
+        out
+    }
+
+    /// The head and the owned part of the body, in one buffer: what
+    /// [`Response::to_bytes`] gives, without the [`Piece`]s, which the
+    /// writer sends from where they are.
+    pub fn head_and_owned_body(&self, head_only: bool) -> Vec<u8> {
         let mut out = Vec::with_capacity(128 + self.body.len());
         // write! into a Vec cannot fail.
         let _ = write!(out, "HTTP/1.1 {} {}\r\n", self.status, reason_phrase(self.status));
@@ -77,7 +134,7 @@ impl Response {
             let _ = write!(out, "Date: {}\r\n", http_date(SystemTime::now()));
         }
         if !self.bodiless_status() {
-            let _ = write!(out, "Content-Length: {}\r\n", self.body.len());
+            let _ = write!(out, "Content-Length: {}\r\n", self.body_len());
         }
         out.extend_from_slice(b"\r\n");
         if !head_only && !self.bodiless_status() {
@@ -174,6 +231,7 @@ pub fn reason_phrase(status: u16) -> &'static str {
         414 => "URI Too Long",
         415 => "Unsupported Media Type",
         417 => "Expectation Failed",
+        421 => "Misdirected Request",
         422 => "Unprocessable Content",
         426 => "Upgrade Required",
         429 => "Too Many Requests",

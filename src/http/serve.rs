@@ -11,7 +11,8 @@
 //! The loop in [`serve_connection`]:
 //!
 //! 1. wait for the first byte of a request, at most `idle_timeout` (an idle
-//!    keep-alive connection is closed silently);
+//!    keep-alive connection is closed silently; while it waits it is marked
+//!    idle, and a full server closes it first to let a new client in);
 //! 2. read the head and body with a *total* deadline, `request_timeout`: a
 //!    client that trickles one byte every few seconds (slowloris) gets
 //!    `408 Request Timeout` instead of holding a thread forever;
@@ -30,10 +31,11 @@ use super::body::{body_kind, read_body, BodyKind};
 use super::error::HttpError;
 use super::head::{Limits, Version};
 use super::request::{read_head, valid_host, RequestHead};
-use super::response::Response;
+use super::response::{Piece, Response};
 use super::router::{Found, Request, Router, Target, Upgrade, KNOWN_METHODS};
-use crate::server::{ConnInfo, Server, ServerConfig, ServerHandle};
-use crate::socket::{answer_and_close, linger_close, write_within, DeadlineStream, LINGER};
+use super::site::SitePolicy;
+use crate::server::{mark_idle, ConnInfo, Server, ServerConfig, ServerHandle};
+use crate::socket::{answer_and_close, linger_close, write_parts_within, write_within, DeadlineStream, LINGER};
 
 /// Settings of an HTTP server.
 #[derive(Clone, Debug)]
@@ -51,6 +53,12 @@ pub struct HttpConfig {
     /// every write succeed: without a total, it could hold a thread for
     /// hours on one large response.
     pub response_timeout: Duration,
+    /// For servers that browsers talk to: answer only to this server's own
+    /// names (`Host`, else 421), and let only this server's pages (or
+    /// allowed origins) send requests that act (every method but GET,
+    /// HEAD and OPTIONS) or upgrade (`Origin`, else 403). See
+    /// [`SitePolicy`]. `None`: no check (a server for programs, not pages).
+    pub site: Option<SitePolicy>,
     /// Add `X-Request-Head-Bytes` (the request head as read) and
     /// `X-Response-Head-Bytes` (the response head as written, this header
     /// included) to every response: the header cost of HTTP, measured.
@@ -66,9 +74,12 @@ impl Default for HttpConfig {
             request_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(15),
             response_timeout: Duration::from_secs(30),
+            site: None,
             wire_headers: false,
             server: ServerConfig {
                 name: "http".into(),
+                // The socket, the server's handle, a handler's handle.
+                fds_per_connection: 3,
                 ..ServerConfig::default()
             },
         }
@@ -82,9 +93,14 @@ pub fn serve_connection(stream: TcpStream, info: ConnInfo, router: &Router, conf
         // 1. Wait for the next request (pipelined bytes may already be here).
         if reader.buffer().is_empty() {
             reader.get_mut().set_limits(None, Some(config.idle_timeout));
-            match reader.fill_buf() {
-                Ok([]) => return,
-                Ok(_) => {}
+            // Idle: nothing in progress, nothing owed. A full server closes
+            // the connection idle the longest to make room for a new one.
+            mark_idle(true);
+            let waited = reader.fill_buf().map(|b| b.is_empty());
+            mark_idle(false);
+            match waited {
+                Ok(true) => return,
+                Ok(false) => {}
                 Err(e) => {
                     log::debug!("{info}: closing idle connection ({e})");
                     return;
@@ -141,6 +157,20 @@ fn exchange(
     }
     if head.headers.get("host").is_some_and(|h| !valid_host(h)) {
         return Outcome::Failed(head, HttpError::BadRequest("Host is not host[:port]"));
+    }
+    // A browser-facing server: the name it was asked for, and the page
+    // that asks it to act or to upgrade.
+    if let Some(site) = &config.site {
+        let acts = !matches!(head.method.as_str(), "GET" | "HEAD" | "OPTIONS") || head.headers.get("upgrade").is_some();
+        let checked = if acts {
+            site.check(&head, info.local)
+        } else {
+            site.check_host(&head, info.local)
+        };
+        if let Err(e) = checked {
+            log::info!("{info}: {} refused: {e:?}", head.method);
+            return respond(reader, info, &head, e.to_response(), false, config);
+        }
     }
     let kind = match body_kind(&head, &config.limits) {
         Ok(kind) => kind,
@@ -211,8 +241,9 @@ fn exchange(
             });
             return Outcome::Done;
         }
+        // Written from the binary itself, not copied for each client.
         Found::Route(Target::Static { content_type, body }, _) => {
-            Response::new(200).with_body(content_type, body.to_vec())
+            Response::new(200).with_pieces(content_type, vec![Piece::Static(body)])
         }
         Found::Route(Target::Handler(handler), params) => {
             // A handle of the socket, so that a handler holding the request
@@ -259,9 +290,15 @@ fn respond(
         response.headers.set("Connection", "keep-alive");
     }
     let head_only = head.method == "HEAD";
-    let bytes = finish(response, Some(head), head_only, config);
-    log::debug!("{info}: {} -> {} bytes", head, bytes.len());
-    if let Err(e) = write_within(reader.get_ref().get_ref(), &bytes, config.response_timeout) {
+    let (bytes, pieces) = finish(response, Some(head), head_only, config);
+    let mut parts: Vec<&[u8]> = vec![&bytes];
+    parts.extend(pieces.iter().map(Piece::as_bytes));
+    log::debug!(
+        "{info}: {} -> {} bytes",
+        head,
+        parts.iter().map(|p| p.len()).sum::<usize>()
+    );
+    if let Err(e) = write_parts_within(reader.get_ref().get_ref(), &parts, config.response_timeout) {
         log::debug!("{info}: response not delivered ({e}); dropping the connection");
         return Outcome::Done;
     }
@@ -272,8 +309,15 @@ fn respond(
     }
 }
 
-/// Serializes a response, adding the wire-accounting headers if configured.
-fn finish(mut response: Response, request: Option<&RequestHead>, head_only: bool, config: &HttpConfig) -> Vec<u8> {
+/// Serializes a response's head and owned body, adding the wire-accounting
+/// headers if configured; the pieces of its body are returned beside, to
+/// be written from where they are.
+fn finish(
+    mut response: Response,
+    request: Option<&RequestHead>,
+    head_only: bool,
+    config: &HttpConfig,
+) -> (Vec<u8>, Vec<Piece>) {
     if config.wire_headers {
         if let Some(req) = request {
             response.headers.set("X-Request-Head-Bytes", req.wire_len.to_string());
@@ -288,7 +332,13 @@ fn finish(mut response: Response, request: Option<&RequestHead>, head_only: bool
             .map_or(without + line, |(_, total)| total);
         response.headers.set("X-Response-Head-Bytes", total.to_string());
     }
-    response.to_bytes(head_only)
+    let bytes = response.head_and_owned_body(head_only);
+    let pieces = if head_only || response.bodiless_status() {
+        Vec::new()
+    } else {
+        std::mem::take(&mut response.pieces)
+    };
+    (bytes, pieces)
 }
 
 /// Answers a request that went wrong, then closes: after a malformed
@@ -307,7 +357,7 @@ fn fail(
     }
     log::info!("{info}: {} {error}", error.status());
     let head_only = head.is_some_and(|h| h.method == "HEAD");
-    let bytes = finish(error.to_response(), head, head_only, config);
+    let (bytes, _) = finish(error.to_response(), head, head_only, config);
     let _ = answer_and_close(reader.get_ref().get_ref(), &bytes);
 }
 

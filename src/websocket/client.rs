@@ -1,8 +1,8 @@
 //! The client side: connect to a `ws://` URL (RFC 6455 §3, §4.1).
 //!
 //! What a browser does for `new WebSocket("ws://host:port/path")`, step by
-//! step: resolve the host, open a TCP connection (the three-way handshake
-//! happens inside `connect`), send the Upgrade request with a fresh random
+//! step: resolve the host, open a TCP connection (the kernels perform the
+//! three-way handshake while `connect` waits), send the Upgrade request with a fresh random
 //! key, read the response and check every header the RFC says to check,
 //! then speak frames, masking each one.
 

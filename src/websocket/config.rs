@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::budget::MessageBudget;
+
 /// Which end of the connection we are. It decides who masks (§5.1) and who
 /// closes TCP first (§7.1.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -29,6 +31,11 @@ pub struct Config {
     /// How long to wait for the peer to finish closing (its close frame,
     /// or its end of TCP) before closing anyway.
     pub close_timeout: Duration,
+    /// The server-wide budget for bytes held in unfinished messages, shared
+    /// by every connection that has a clone of it (`None`: only the
+    /// per-message limit applies). A message that needs more than is left
+    /// fails with 1013.
+    pub budget: Option<MessageBudget>,
 }
 
 impl Default for Config {
@@ -37,6 +44,7 @@ impl Default for Config {
             max_frame_size: DEFAULT_MAX_FRAME,
             max_message_size: DEFAULT_MAX_MESSAGE,
             close_timeout: DEFAULT_CLOSE_TIMEOUT,
+            budget: None,
         }
     }
 }

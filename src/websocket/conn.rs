@@ -33,22 +33,28 @@ use super::encode::Encoder;
 use super::error::{Error, Result};
 use super::frame::{FrameHeader, OpCode};
 use super::message::{CloseFrame, Message};
-use crate::socket::{drain, linger_close, time_left};
+use crate::socket::{drain, linger_close, time_left, ReadBy};
 
 #[derive(Debug)]
 struct WriteSide {
     stream: Arc<TcpStream>,
     encoder: Encoder,
     closing: Closing,
+    /// The end of a frame that an [`EncodedWriter`] write cut short: it is
+    /// written before anything else, so frames never interleave.
+    unfinished: Vec<u8>,
 }
 
 impl WriteSide {
     fn write_frame(&mut self, fin: bool, opcode: OpCode, payload: &[u8]) -> Result<()> {
+        self.finish_frame()?;
         let result = self.encoder.frame(fin, opcode, payload).write_to(&mut &*self.stream);
         self.after_write(result)
     }
 
     fn after_write(&mut self, result: std::io::Result<()>) -> Result<()> {
+        // An idle connection must not keep the buffer of its largest message.
+        self.encoder.shrink();
         if let Err(e) = result {
             // Part of a frame may have left: the stream can no longer be
             // trusted to be at a frame boundary. Give up on the connection.
@@ -62,6 +68,17 @@ impl WriteSide {
             });
         }
         Ok(())
+    }
+
+    /// Writes the end of a frame cut short by an [`EncodedWriter`], if
+    /// any, so that the next frame starts where the peer expects a header.
+    fn finish_frame(&mut self) -> Result<()> {
+        if self.unfinished.is_empty() {
+            return Ok(());
+        }
+        let rest = std::mem::take(&mut self.unfinished);
+        let result = (&*self.stream).write_all(&rest);
+        self.after_write(result)
     }
 
     /// Writes the close frame a [`Reaction`] calls for, if any.
@@ -96,6 +113,7 @@ impl Writer {
     pub fn send(&self, message: Message) -> Result<()> {
         let mut side = self.lock();
         side.closing.check_send()?;
+        side.finish_frame()?;
         let side = &mut *side;
         let result = side.encoder.message(&message)?.write_to(&mut &*side.stream);
         side.after_write(result)?;
@@ -155,6 +173,7 @@ impl Writer {
         }
         let mut side = self.lock();
         side.closing.check_send()?;
+        side.finish_frame()?;
         if log::log_enabled!(log::Level::Trace) {
             trace_encoded(frames);
         }
@@ -188,7 +207,7 @@ impl Writer {
 
 /// Logs the header of each frame in a run of pre-encoded frames, as
 /// [`Encoder::frame`] does for the frames it encodes itself.
-fn trace_encoded(mut frames: &[u8]) {
+pub(crate) fn trace_encoded(mut frames: &[u8]) {
     while let Ok(Some((header, len))) = FrameHeader::parse(frames) {
         log::trace!("send {header}");
         let Some(rest) = usize::try_from(header.payload_len)
@@ -209,6 +228,10 @@ pub struct Reader {
     writer: Writer,
     close_timeout: Duration,
     done: bool,
+    /// See [`Reader::set_message_timeout`].
+    message_timeout: Option<Duration>,
+    /// When the wait for the message now arriving began.
+    waiting_since: Instant,
 }
 
 impl Reader {
@@ -226,7 +249,19 @@ impl Reader {
         if self.done {
             return Err(Error::ConnectionClosed);
         }
-        match self.decoder.read(&mut &*self.stream) {
+        let read = match self.message_timeout {
+            None => self.decoder.read(&mut &*self.stream),
+            Some(timeout) => {
+                // A control frame between two fragments does not restart
+                // the clock of the message it interrupts.
+                if !self.decoder.in_message() {
+                    self.waiting_since = Instant::now();
+                }
+                self.decoder
+                    .read(&mut ReadBy::new(&self.stream, self.waiting_since + timeout))
+            }
+        };
+        match read {
             Ok(Message::Ping(payload)) => {
                 let mut side = self.writer.lock();
                 // After our close frame no pong may be sent; ignore then.
@@ -307,6 +342,18 @@ impl Reader {
         Ok(self.stream.set_read_timeout(timeout)?)
     }
 
+    /// Puts a *total* time limit on each message: [`Reader::read`] fails
+    /// with a timeout once a message (or control frame) has not arrived
+    /// whole within `timeout` of the moment the wait for it began, however
+    /// the peer paces its bytes. A read timeout only bounds each socket
+    /// read: a peer sending one byte now and then satisfies every one of
+    /// them and holds the connection forever. The clock is checked between
+    /// socket reads, so keep the read timeout no longer than `timeout`: a
+    /// trickling peer is then cut off within the two together.
+    pub fn set_message_timeout(&mut self, timeout: Option<Duration>) {
+        self.message_timeout = timeout;
+    }
+
     /// A handle to the writing half of the same connection.
     pub fn writer(&self) -> Writer {
         self.writer.clone()
@@ -348,6 +395,7 @@ impl WebSocket {
                 stream: Arc::clone(&stream),
                 encoder: Encoder::new(role),
                 closing: Closing::new(role),
+                unfinished: Vec::new(),
             })),
             role,
         };
@@ -359,6 +407,8 @@ impl WebSocket {
                 writer: writer.clone(),
                 close_timeout: config.close_timeout,
                 done: false,
+                message_timeout: None,
+                waiting_since: Instant::now(),
             },
             writer,
             peer,
@@ -439,5 +489,184 @@ impl WebSocket {
     /// timeout means.
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> Result<()> {
         self.reader.set_read_timeout(timeout)
+    }
+
+    /// A total time limit on each message; see [`Reader::set_message_timeout`].
+    pub fn set_message_timeout(&mut self, timeout: Option<Duration>) {
+        self.reader.set_message_timeout(timeout);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// A server-side connection and a client-side one on one TCP connection.
+    fn pair() -> (WebSocket, WebSocket) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        for s in [&client, &server] {
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        }
+        let config = Config::default();
+        (
+            WebSocket::from_upgraded(server, Role::Server, &config, &[], None).unwrap(),
+            WebSocket::from_upgraded(client, Role::Client, &config, &[], None).unwrap(),
+        )
+    }
+
+    #[test]
+    fn after_a_large_message_an_idle_connection_keeps_no_large_buffer() {
+        let (mut server, mut client) = pair();
+        let large = Message::binary(vec![1u8; 4 << 20]);
+        let back = large.clone();
+        let sender = std::thread::spawn(move || {
+            server.send(large).unwrap();
+            assert_eq!(server.read().unwrap().len(), 4 << 20);
+            server
+        });
+        assert_eq!(client.read().unwrap().len(), 4 << 20);
+        client.send(back).unwrap();
+        let server = sender.join().unwrap();
+        // A server's frames leave from the caller's bytes: nothing to keep.
+        let held = server.writer.lock().encoder.capacity();
+        assert_eq!(held, 0, "the encoder kept {held} bytes");
+        // A client masks a copy of what it sends, and lets it go once sent.
+        let held = client.writer.lock().encoder.capacity();
+        assert!(held <= 256 * 1024, "the client's encoder kept {held} bytes");
+    }
+
+    #[test]
+    fn a_message_trickled_byte_by_byte_times_out_at_its_total_deadline() {
+        let (mut server, client) = pair();
+        server.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        server.set_message_timeout(Some(Duration::from_millis(300)));
+        let raw = client.reader.stream.try_clone().unwrap();
+        // A 100-byte masked frame, one byte every 20 ms: each read gets a
+        // byte long before its 100 ms timeout, so only a total deadline ends it.
+        let mut frame = Vec::new();
+        super::super::frame::encode_frame(&mut frame, true, OpCode::Text, &[b'a'; 100], Some([1, 2, 3, 4]));
+        let trickler = std::thread::spawn(move || {
+            for byte in frame {
+                std::thread::sleep(Duration::from_millis(20));
+                if (&raw).write_all(&[byte]).is_err() {
+                    break;
+                }
+            }
+        });
+        let started = Instant::now();
+        let result = server.read();
+        let took = started.elapsed();
+        assert!(matches!(&result, Err(e) if e.is_timeout()), "{result:?}");
+        assert!(took < Duration::from_millis(700), "cut off after {took:?}");
+        drop(server);
+        trickler.join().unwrap();
+    }
+}
+
+/// Sole use of a server connection's sending side, for code that writes
+/// pre-encoded frames itself and chooses how long each write may wait: the
+/// broadcast hub, which writes the same bytes to many sockets and must not
+/// be held up by any one of them. From [`Writer::encoded`] or
+/// [`Writer::try_encoded`]; while it is held, nothing else is written on
+/// the connection (a pong or a close frame from the reader waits for it).
+///
+/// A write here may stop in the middle of a frame. Whatever the caller
+/// does next, the frame must be finished before any other frame starts:
+/// [`EncodedWriter::keep_unfinished`] hands its end to the connection,
+/// which writes it first, whoever writes next.
+#[derive(Debug)]
+pub struct EncodedWriter<'a> {
+    side: MutexGuard<'a, WriteSide>,
+}
+
+impl Writer {
+    /// Waits for the sending side and takes it; see [`EncodedWriter`].
+    /// Fails if the connection is closing or closed, or is a client's (a
+    /// client must mask every frame with a fresh key).
+    pub fn encoded(&self) -> Result<EncodedWriter<'_>> {
+        self.check_encoded(self.lock())
+    }
+
+    /// Takes the sending side if no other thread is using it right now:
+    /// `Ok(None)` if one is (it may be blocked on a full socket).
+    pub fn try_encoded(&self) -> Result<Option<EncodedWriter<'_>>> {
+        match self.side.try_lock() {
+            Ok(side) => self.check_encoded(side).map(Some),
+            Err(std::sync::TryLockError::Poisoned(p)) => self.check_encoded(p.into_inner()).map(Some),
+            Err(std::sync::TryLockError::WouldBlock) => Ok(None),
+        }
+    }
+
+    fn check_encoded<'a>(&self, side: MutexGuard<'a, WriteSide>) -> Result<EncodedWriter<'a>> {
+        if self.role != Role::Server {
+            return Err(Error::InvalidMessage("pre-encoded frames are unmasked: servers only"));
+        }
+        side.closing.check_send()?;
+        Ok(EncodedWriter { side })
+    }
+}
+
+impl EncodedWriter<'_> {
+    /// One `write` that does not wait: as many bytes of `frames` as the
+    /// socket's send buffer has room for right now, possibly none.
+    ///
+    /// The socket is non-blocking for the duration of the call, and that
+    /// flag belongs to the open socket, shared by both halves: a `read`
+    /// that starts on the reader's thread in that instant returns
+    /// `WouldBlock` at once, which callers treat like a read timeout ("read
+    /// again"; see [`Reader::read`]). Writes cannot see it: they need this
+    /// lock. Returns 0 while the end of an earlier frame is still unwritten.
+    pub fn write_now(&mut self, frames: &[u8]) -> Result<usize> {
+        if !self.side.unfinished.is_empty() {
+            return Ok(0);
+        }
+        let side = &mut *self.side;
+        let result = side.stream.set_nonblocking(true).and_then(|()| {
+            let written = match (&*side.stream).write(frames) {
+                Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(0),
+                other => other,
+            };
+            side.stream.set_nonblocking(false).and(written)
+        });
+        self.result(result)
+    }
+
+    /// One vectored `write`, waiting for room at most the socket's write
+    /// timeout ([`EncodedWriter::set_write_timeout`]). Returns the bytes
+    /// written: 0 if the peer took nothing in that time.
+    pub fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> Result<usize> {
+        let result = match (&*self.side.stream).write_vectored(bufs) {
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Ok(0),
+            other => other,
+        };
+        self.result(result)
+    }
+
+    /// A failed write closes the connection, as every write here does.
+    fn result(&mut self, result: std::io::Result<usize>) -> Result<usize> {
+        let written = *result.as_ref().unwrap_or(&0);
+        self.side.after_write(result.map(drop))?;
+        Ok(written)
+    }
+
+    /// Hands over `rest`, the end of a frame that a write cut short: the
+    /// connection writes it before anything else.
+    pub fn keep_unfinished(&mut self, rest: &[u8]) {
+        self.side.unfinished.extend_from_slice(rest);
+    }
+
+    /// Takes back the end of a cut frame, if any, to write it first.
+    pub fn take_unfinished(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.side.unfinished)
+    }
+
+    /// Sets the socket's write timeout, which bounds
+    /// [`EncodedWriter::write_vectored`] and every later write on this
+    /// connection until it is set again.
+    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
+        Ok(self.side.stream.set_write_timeout(timeout)?)
     }
 }

@@ -19,12 +19,16 @@ use super::error::{Error, ProtocolError, Result};
 use super::frame::{apply_mask, FrameHeader, OpCode, MAX_HEADER_LEN};
 use super::message::Message;
 use super::utf8::Utf8Validator;
+use crate::budget::MessageBudget;
 
 /// Size of the read buffer that frame headers (and small frames) go through.
 const READ_BUFFER: usize = 16 * 1024;
 
 /// Most payload bytes one read asks for, straight into a large message: the
 /// room zeroed for them at once, small enough to stay in cache until filled.
+/// Never more than the message holds already, or than it takes to fill
+/// [`MessageBudget::FREE`] (which any message may hold): a message never
+/// holds more than twice the bytes that arrived, or `FREE`.
 const READ_CHUNK: usize = 256 * 1024;
 
 /// The reading half of the protocol: bytes in, [`Message`]s out.
@@ -42,6 +46,10 @@ pub struct Decoder {
     /// Wire cost of the data message being assembled, and of the last one.
     current: WireStats,
     last: WireStats,
+    /// The server's budget for unfinished messages, and what the message
+    /// being assembled has taken from it.
+    budget: Option<MessageBudget>,
+    taken: usize,
 }
 
 /// What a message cost on the wire: its frames, their headers, its payload.
@@ -89,6 +97,43 @@ impl Decoder {
             control: Vec::new(),
             current: WireStats::default(),
             last: WireStats::default(),
+            budget: config.budget.clone(),
+            taken: 0,
+        }
+    }
+
+    /// Whether a data message is half received (some of its frames are in,
+    /// not the last one).
+    pub fn in_message(&self) -> bool {
+        self.message.is_some()
+    }
+
+    /// Pays for `more` bytes about to be placed at the end of the message
+    /// being assembled (`held` bytes there already, received or zeroed for
+    /// a read): whatever the message holds beyond [`MessageBudget::FREE`]
+    /// is taken from the budget first. Fails, taking nothing, if the budget
+    /// cannot pay. Room reserved but not yet written is address space, not
+    /// memory (its pages become memory as bytes land in them, or are
+    /// zeroed for a read), so it is not charged: a frame's header alone
+    /// takes nothing from the budget, however long the frame it announces.
+    fn pay_for(&mut self, held: usize, more: usize, received: usize) -> Result<()> {
+        let Some(budget) = &self.budget else {
+            return Ok(());
+        };
+        let owed = (held + more).saturating_sub(MessageBudget::FREE);
+        if owed > self.taken {
+            if !budget.try_take(owed - self.taken) {
+                return Err(ProtocolError::BudgetSpent { len: received }.into());
+            }
+            self.taken = owed;
+        }
+        Ok(())
+    }
+
+    /// The message is complete or abandoned: its bytes go back to the budget.
+    fn settle_budget(&mut self) {
+        if let Some(budget) = &self.budget {
+            budget.give_back(std::mem::take(&mut self.taken));
         }
     }
 
@@ -186,45 +231,32 @@ impl Decoder {
     /// Reads the current frame's payload to its end, unmasking and
     /// validating each piece as it arrives.
     fn read_payload<R: Read>(&mut self, stream: &mut R) -> Result<()> {
-        let frame = self.frame.as_mut().expect("a frame in progress");
-        let is_control = frame.header.opcode.is_control();
-        while frame.received < frame.header.payload_len {
+        let is_control = self
+            .frame
+            .as_ref()
+            .expect("a frame in progress")
+            .header
+            .opcode
+            .is_control();
+        loop {
+            let frame = self.frame.as_ref().expect("a frame in progress");
+            if frame.received >= frame.header.payload_len {
+                return Ok(());
+            }
             // At most the frame's length, which the limits capped at a usize.
             let remaining = usize::try_from(frame.header.payload_len - frame.received).unwrap_or(usize::MAX);
-            let (dest, utf8) = if is_control {
-                (&mut self.control, None)
-            } else {
-                let partial = self.message.as_mut().expect("a message in progress");
-                (&mut partial.payload, partial.utf8.as_mut())
-            };
-            // Bytes of this frame that have no place in the message yet.
-            let unplaced = remaining - frame.room;
-            if remaining >= READ_BUFFER && dest.capacity() - dest.len() < unplaced {
-                // Room for the rest of a big frame, reserved once: the message
-                // never moves (a copy) to grow. The limits capped the length,
-                // and pages become memory only as bytes land in them (without
-                // the address space, the message grows as bytes arrive).
-                let _ = dest.try_reserve(unplaced);
-            }
-            let at = dest.len() - frame.room;
-            let n = if self.start < self.end {
-                // Payload bytes already in the read buffer.
-                let n = (self.end - self.start).min(remaining);
-                dest.extend_from_slice(&self.buf[self.start..self.start + n]);
-                self.start += n;
-                n
-            } else if frame.room > 0 || remaining >= READ_BUFFER {
-                // A big payload: read straight into the message. Safe Rust
-                // hands the kernel only initialized memory, so the room is
-                // zeroed a chunk at a time and kept until filled: every byte
-                // is zeroed once, in a chunk small enough to stay in cache.
-                if frame.room == 0 {
-                    frame.room = READ_CHUNK.min(remaining);
-                    dest.resize(dest.len() + frame.room, 0);
-                }
-                let n = read_some(stream, &mut dest[at..])?;
-                frame.room -= n;
-                n
+            let room = frame.room;
+            // What this step adds to the message: payload bytes already in
+            // the read buffer, or, for a big payload, a chunk of zeroed room
+            // to read straight into (none while the last chunk has room left).
+            let more = if self.start < self.end {
+                (self.end - self.start).min(remaining)
+            } else if room > 0 {
+                0
+            } else if remaining >= READ_BUFFER {
+                let held = self.message.as_ref().map_or(0, |m| m.payload.len());
+                let ahead = held.max(MessageBudget::FREE.saturating_sub(held));
+                READ_CHUNK.min(remaining).min(ahead)
             } else {
                 // A small remainder: read into the buffer, which may also
                 // pick up the next frames in the same system call.
@@ -232,6 +264,45 @@ impl Decoder {
                 self.start = 0;
                 self.end = n;
                 continue;
+            };
+            if !is_control {
+                let held = self.message.as_ref().map_or(0, |m| m.payload.len());
+                self.pay_for(held, more, held - room)?;
+            }
+            let frame = self.frame.as_mut().expect("a frame in progress");
+            let (dest, utf8) = if is_control {
+                (&mut self.control, None)
+            } else {
+                let partial = self.message.as_mut().expect("a message in progress");
+                (&mut partial.payload, partial.utf8.as_mut())
+            };
+            // Bytes of this frame that have no place in the message yet.
+            let unplaced = remaining - room;
+            if remaining >= READ_BUFFER && dest.capacity() - dest.len() < unplaced {
+                // Room for the rest of a big frame, reserved once: the message
+                // never moves (a copy) to grow. The limits capped the length,
+                // and pages become memory only as bytes land in them (without
+                // the address space, the message grows as bytes arrive).
+                let _ = dest.try_reserve(unplaced);
+            }
+            let at = dest.len() - room;
+            let n = if self.start < self.end {
+                // Payload bytes already in the read buffer.
+                dest.extend_from_slice(&self.buf[self.start..self.start + more]);
+                self.start += more;
+                more
+            } else {
+                // A big payload: read straight into the message. Safe Rust
+                // hands the kernel only initialized memory, so the room is
+                // zeroed a chunk at a time and kept until filled: every byte
+                // is zeroed once, in a chunk small enough to stay in cache.
+                if room == 0 {
+                    frame.room = more;
+                    dest.resize(dest.len() + more, 0);
+                }
+                let n = read_some(stream, &mut dest[at..])?;
+                frame.room -= n;
+                n
             };
             let piece = &mut dest[at..at + n];
             if let Some(key) = frame.header.mask {
@@ -243,7 +314,6 @@ impl Decoder {
             }
             frame.received += n as u64;
         }
-        Ok(())
     }
 
     /// Handles a frame whose payload is complete. Returns a message when
@@ -258,6 +328,7 @@ impl Decoder {
                     return Ok(None);
                 }
                 let partial = self.message.take().expect("a message in progress");
+                self.settle_budget();
                 self.last = self.current;
                 Ok(Some(match partial.utf8 {
                     Some(v) => {
@@ -281,6 +352,14 @@ impl Decoder {
         let n = read_some(stream, &mut self.buf[self.end..])?;
         self.end += n;
         Ok(())
+    }
+}
+
+/// A connection that ends in the middle of a message gives its share of
+/// the budget back.
+impl Drop for Decoder {
+    fn drop(&mut self) {
+        self.settle_budget();
     }
 }
 
@@ -596,5 +675,63 @@ mod tests {
         let wire = client_frames(&[(true, OpCode::Text, b"early")]);
         let mut rx = Decoder::new(Role::Server, &config(), &wire);
         assert_eq!(rx.read(&mut io::empty()).unwrap(), Message::text("early"));
+    }
+
+    #[test]
+    fn a_message_that_needs_more_than_the_budget_has_left_fails_with_1013_and_pays_back() {
+        let budget = MessageBudget::new(300 * 1024);
+        let config = Config {
+            max_frame_size: 1 << 20,
+            max_message_size: 1 << 21,
+            budget: Some(budget.clone()),
+            ..Config::default()
+        };
+        // Two unfinished messages of 250 KiB each: the first fits, the second does not.
+        let wire = client_frames(&[(false, OpCode::Binary, &vec![7u8; 250 * 1024])]);
+        let mut first = Decoder::new(Role::Server, &config, &[]);
+        assert!(first.read(&mut &wire[..]).is_err(), "unfinished: the input ends");
+        let held = budget.used();
+        assert_eq!(
+            held,
+            250 * 1024 - MessageBudget::FREE,
+            "what it holds past its free share"
+        );
+        let mut second = Decoder::new(Role::Server, &config, &[]);
+        match second.read(&mut &wire[..]) {
+            Err(Error::Protocol(e)) => assert_eq!(e.close_code(), CloseCode::TRY_AGAIN_LATER, "{e}"),
+            other => panic!("{other:?}"),
+        }
+        // Small messages never touch the budget, spent or not.
+        let small = client_frames(&[(true, OpCode::Text, b"still talking")]);
+        assert_eq!(
+            Decoder::new(Role::Server, &config, &[]).read(&mut &small[..]).unwrap(),
+            Message::text("still talking")
+        );
+        drop(second);
+        assert_eq!(budget.used(), held, "the refused message took nothing");
+        drop(first);
+        assert_eq!(budget.used(), 0, "a connection that ends gives its share back");
+        // A finished message gives its share back too.
+        let whole = client_frames(&[(true, OpCode::Binary, &vec![7u8; 200 * 1024])]);
+        let mut rx = Decoder::new(Role::Server, &config, &[]);
+        assert_eq!(rx.read(&mut &whole[..]).unwrap().len(), 200 * 1024);
+        assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn a_frame_header_alone_takes_nothing_from_the_budget_however_long_the_frame() {
+        let budget = MessageBudget::new(1 << 20);
+        let config = Config {
+            max_frame_size: 16 << 20,
+            max_message_size: 16 << 20,
+            budget: Some(budget.clone()),
+            ..Config::default()
+        };
+        // A 16 MiB frame announced, and 100 bytes of it sent.
+        let mut wire = client_frames(&[(true, OpCode::Binary, &vec![7u8; 16 << 20])]);
+        wire.truncate(14 + 100);
+        let mut rx = Decoder::new(Role::Server, &config, &[]);
+        assert!(rx.read(&mut &wire[..]).is_err(), "unfinished: the input ends");
+        assert_eq!(budget.used(), 0, "the room reserved for the frame is not memory yet");
     }
 }

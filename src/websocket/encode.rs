@@ -8,7 +8,9 @@
 //! everything (or its write timeout expired). A client must mask every
 //! frame with a fresh key (§5.3), and masking means writing new bytes: its
 //! payload is copied once, masked, into a buffer the encoder keeps between
-//! frames (a large one only until the next small frame). What
+//! frames (one over 256 KiB only until the frame is written: the connection
+//! calls [`Encoder::shrink`] after every write). A server's encoder keeps
+//! nothing larger than a close frame's payload. What
 //! [`super::decode::Decoder`] reads back.
 
 use std::io::{self, IoSlice, Write};
@@ -100,8 +102,8 @@ impl<'a> EncodedFrame<'a> {
 }
 
 impl Encoder {
-    /// A client's buffer larger than this is let go before a frame that
-    /// does not need it.
+    /// A client's buffer larger than this is let go after its frame is
+    /// written ([`Encoder::shrink`]), or before a frame that does not need it.
     const KEEP_CAPACITY: usize = 256 * 1024;
 
     /// An encoder for the given side: clients mask, servers do not (§5.1).
@@ -110,6 +112,22 @@ impl Encoder {
             masks: (role == Role::Client).then(MaskKeys::new),
             buf: Vec::new(),
         }
+    }
+
+    /// Lets go of a buffer grown past what small frames need (a client's
+    /// masked copy of a large message), so an idle connection does not
+    /// keep its largest message's worth of memory. A server's encoder
+    /// holds no more than a close frame's payload: it writes the caller's
+    /// bytes where they are.
+    pub fn shrink(&mut self) {
+        if self.buf.capacity() > Self::KEEP_CAPACITY {
+            self.buf = Vec::new();
+        }
+    }
+
+    /// Bytes of buffer this encoder holds.
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
     }
 
     /// Encodes one frame: its header, and for a client the masked copy of

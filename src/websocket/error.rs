@@ -53,6 +53,13 @@ pub enum ProtocolError {
         /// The configured maximum.
         max: usize,
     },
+    /// A message needed more of the server's budget for unfinished
+    /// messages ([`crate::budget::MessageBudget`]) than was left. Not the
+    /// peer's fault: 1013, try again later.
+    BudgetSpent {
+        /// Bytes the message had reached.
+        len: usize,
+    },
 }
 
 impl ProtocolError {
@@ -61,6 +68,7 @@ impl ProtocolError {
         match self {
             ProtocolError::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
             ProtocolError::FrameTooLarge { .. } | ProtocolError::MessageTooLarge { .. } => CloseCode::TOO_BIG,
+            ProtocolError::BudgetSpent { .. } => CloseCode::TRY_AGAIN_LATER,
             _ => CloseCode::PROTOCOL_ERROR,
         }
     }
@@ -85,6 +93,10 @@ impl fmt::Display for ProtocolError {
             ProtocolError::MessageTooLarge { len, max } => {
                 write!(f, "message of {len}+ bytes exceeds the {max}-byte limit")
             }
+            ProtocolError::BudgetSpent { len } => write!(
+                f,
+                "the server's budget for unfinished messages is spent (this one had {len} bytes): try again later"
+            ),
         }
     }
 }

@@ -174,7 +174,9 @@ impl FrameHeader {
 
     /// The checks that depend on who we are and what we accept: no RSV bits
     /// without an extension (§5.2), clients mask and servers do not (§5.1),
-    /// and the frame fits `max_frame`.
+    /// and a data frame fits `max_frame` (a control frame's 125-byte cap,
+    /// checked by [`FrameHeader::parse`], is the protocol's, whatever the
+    /// configured limit).
     pub fn check(&self, receiver: Role, max_frame: usize) -> Result<(), ProtocolError> {
         if self.rsv != 0 {
             return Err(ProtocolError::ReservedBits(self.rsv));
@@ -187,7 +189,7 @@ impl FrameHeader {
             (Role::Client, true) => return Err(ProtocolError::MaskedServerFrame),
             _ => {}
         }
-        if self.payload_len > max_frame as u64 {
+        if !self.opcode.is_control() && self.payload_len > max_frame as u64 {
             return Err(ProtocolError::FrameTooLarge {
                 len: self.payload_len,
                 max: max_frame,
@@ -340,6 +342,18 @@ mod tests {
             server_frame(OpCode::Text, b"Hello"),
             [0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]
         );
+    }
+
+    #[test]
+    fn a_legal_control_frame_is_never_refused_by_the_data_frame_limit() {
+        // A close frame with a 100-byte reason, at a server whose frames
+        // are limited to 64 bytes: the limit is for data, not for the
+        // closing handshake (found by the fuzzer, tests/fuzz.rs).
+        let mut wire = Vec::new();
+        encode_frame(&mut wire, true, OpCode::Close, &[b'r'; 100], Some([1, 2, 3, 4]));
+        assert_eq!(parse(&wire).check(Role::Server, 64), Ok(()));
+        encode_frame(&mut wire, true, OpCode::Binary, &[b'r'; 100], Some([1, 2, 3, 4]));
+        assert!(parse(&wire).check(Role::Server, 64).is_err());
     }
 
     #[test]

@@ -297,17 +297,20 @@ impl HandshakeError {
             | HandshakeError::ConnectionNotUpgrade
             | HandshakeError::Key(_)
             | HandshakeError::Malformed(_) => Response::text(400, self.to_string()),
-            HandshakeError::NotWebSocket => Response::text(426, self.to_string())
-                .with_header("Upgrade", "websocket")
-                .with_header("Sec-WebSocket-Version", VERSION),
-            HandshakeError::UnsupportedVersion(_) => {
-                Response::text(426, self.to_string()).with_header("Sec-WebSocket-Version", VERSION)
+            // 426 MUST name the protocol to upgrade to (RFC 9110 §15.5.22),
+            // and a sender of Upgrade MUST list "upgrade" in Connection (§7.8).
+            HandshakeError::NotWebSocket | HandshakeError::UnsupportedVersion(_) => {
+                Response::text(426, self.to_string())
+                    .with_header("Upgrade", "websocket")
+                    .with_header("Sec-WebSocket-Version", VERSION)
             }
             HandshakeError::ForbiddenOrigin(_) => Response::text(403, self.to_string()),
             _ => return None,
         };
         r.body.push(b'\n');
-        r.headers.set("Connection", "close");
+        let upgrade = r.status == 426;
+        r.headers
+            .set("Connection", if upgrade { "Upgrade, close" } else { "close" });
         Some(r)
     }
 }
@@ -490,6 +493,23 @@ Sec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
         assert_eq!(status_of(&with("Content-Length: 5"), &o), 400);
         assert_eq!(status_of(&with("Transfer-Encoding: chunked"), &o), 400);
         assert_eq!(status_of(&with("Content-Length: 0"), &o), 101);
+    }
+
+    #[test]
+    fn a_426_names_the_protocol_to_upgrade_to_in_upgrade_and_connection() {
+        // RFC 9110 §15.5.22: a 426 MUST carry Upgrade; §7.8: whoever sends
+        // Upgrade MUST list "upgrade" in Connection. We still close after it.
+        let o = HandshakeConfig::default();
+        for raw in [
+            GOOD.replace("Upgrade: websocket\r\n", ""),
+            GOOD.replace("Version: 13", "Version: 8"),
+        ] {
+            let r = check_request(&head(&raw), &o).unwrap_err().to_response().unwrap();
+            assert_eq!(r.status, 426);
+            assert!(r.headers.has_token("upgrade", "websocket"), "{r:?}");
+            assert!(r.headers.has_token("connection", "upgrade"), "{r:?}");
+            assert!(r.headers.has_token("connection", "close"), "{r:?}");
+        }
     }
 
     #[test]

@@ -11,6 +11,12 @@
 // A switch opens the new transport before closing the old one, so the
 // server never sees this person leave. Ids start again at 1 when the server
 // restarts: its "epoch" changes, and the page forgets the old ids.
+//
+// Identity: the first join under a nickname returns a session token. Every
+// later join as the same person (another tab, another transport) sends it,
+// and every message posted over HTTP carries it: without it the server
+// refuses to let anyone speak under a nickname someone else is using. It is
+// kept in localStorage per nickname, so this browser's other tabs share it.
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
@@ -25,6 +31,7 @@ function frameHeaderLength(payloadLength, masked) {
 
 const state = {
   nick: "",
+  token: null, // the session token the server gave this person
   transport: "websocket",
   lastId: 0,
   epoch: null, // the server run the ids belong to
@@ -135,6 +142,27 @@ function wire(kind, line, headerBytes, payloadBytes) {
   while (log.children.length > 60) log.lastChild.remove();
 }
 
+// The token is this browser's proof of being this person: shared by its
+// tabs (same origin), never sent anywhere but to this server.
+function rememberToken(token) {
+  if (!token) return;
+  state.token = token;
+  try {
+    localStorage.setItem(`wirelab-token:${state.nick}`, token);
+  } catch {
+    // storage disabled: this tab still knows it
+  }
+}
+
+function knownToken() {
+  if (state.token) return state.token;
+  try {
+    return localStorage.getItem(`wirelab-token:${state.nick}`);
+  } catch {
+    return null;
+  }
+}
+
 const head = (n) => `<span class="head">${n} B head</span>`;
 const body = (n) => `<span class="body">${n} B payload</span>`;
 
@@ -153,6 +181,8 @@ function startWebSocket(gen, onJoined) {
     setStatus("WebSocket open", "on");
     const join = { type: "join", nick: state.nick, since: state.lastId };
     if (state.epoch !== null) join.epoch = state.epoch;
+    const token = knownToken();
+    if (token) join.token = token;
     wsSend(join, ws); // this socket's, even if a switch replaced state.ws meanwhile
   };
   ws.onmessage = (e) => {
@@ -173,6 +203,7 @@ function startWebSocket(gen, onJoined) {
       if (!joined) refused = ev.text;
       showError(`the server refused: ${ev.text}`);
     } else if (ev.type === "history") {
+      rememberToken(ev.token);
       noteEpoch(ev.epoch);
       ev.events.forEach((x) => render(x, true));
       if (!joined) {
@@ -210,7 +241,8 @@ function wsSend(obj, ws = state.ws) {
   const bytes = utf8Length(text);
   const h = frameHeaderLength(bytes, true);
   ws.send(text);
-  wire("ws", `&uarr; frame ${obj.type}: ${head(h)} + ${body(bytes)} (masked)`, h, bytes);
+  const type = String(obj.type).replace(/[^a-z]/g, ""); // into innerHTML: letters only
+  wire("ws", `&uarr; frame ${type}: ${head(h)} + ${body(bytes)} (masked)`, h, bytes);
 }
 
 // ---- HTTP polling --------------------------------------------------------
@@ -234,7 +266,7 @@ async function http(method, url, json, signal) {
   const resBody = utf8Length(text);
   wire(
     "http",
-    `&#8645; ${method} ${url.replace(/^\/api\/chat/, "").replace(/&nick=.*$/, "")} &rarr; ${res.status}: ` +
+    `&#8645; ${method} ${url.replace(/^\/api\/chat/, "").replace(/&token=.*$/, "")} &rarr; ${res.status}: ` +
       `${head(reqHead + resHead)} + ${body(reqBody + resBody)}`,
     reqHead + resHead,
     reqBody + resBody,
@@ -252,8 +284,11 @@ async function http(method, url, json, signal) {
 async function joinPolling() {
   const join = { nick: state.nick, since: state.lastId };
   if (state.epoch !== null) join.epoch = state.epoch;
+  const token = knownToken();
+  if (token) join.token = token;
   const { status, data } = await http("POST", "/api/chat/join", join);
   if (status !== 200) throw new Error((data && data.error) || `HTTP ${status}`);
+  rememberToken(data.token);
   noteEpoch(data.epoch);
   data.history.forEach((x) => render(x, true));
 }
@@ -269,8 +304,8 @@ async function pollLoop(gen, long) {
       // After a failure the server may be a new one that never saw us join.
       if (rejoin) await joinPolling();
       rejoin = false;
-      // nick= tells the server this tab is still here (a silent one is forgotten).
-      const url = `/api/chat/poll?since=${state.lastId}` + (long ? "&wait=25" : "") + `&nick=${encodeURIComponent(state.nick)}`;
+      // token= tells the server this tab is still here (a silent one is forgotten).
+      const url = `/api/chat/poll?since=${state.lastId}` + (long ? "&wait=25" : "") + `&token=${encodeURIComponent(state.token || "")}`;
       const { status, data } = await http("GET", url, undefined, controller.signal);
       if (gen !== state.generation) return;
       if (status === 200) {
@@ -302,6 +337,7 @@ async function pollLoop(gen, long) {
 // goodbye explicitly (a WebSocket's leave is announced by the server).
 async function retire(old) {
   if (!old) return;
+  const token = state.token; // the person's, whatever happens meanwhile
   // Replaced before it joined: what it was going to retire is ours to retire.
   retire(old.pred);
   old.pred = null;
@@ -309,7 +345,7 @@ async function retire(old) {
     old.ws.close(1000, "switching transport");
   } else if (old.kind !== "websocket") {
     await old.joined.catch(() => {});
-    http("POST", "/api/chat/leave", { nick: old.nick }).catch(() => {});
+    http("POST", "/api/chat/leave", { token: state.token || token }).catch(() => {});
   }
 }
 
@@ -370,6 +406,7 @@ function startTransport() {
 function leaveChat(why) {
   retire(detach());
   state.nick = "";
+  state.token = null;
   $("#chat-view").hidden = true;
   $("#join-view").hidden = false;
   $("#join-error").textContent = why;
@@ -398,7 +435,7 @@ async function say(text) {
     2000,
   );
   try {
-    const { status, data } = await http("POST", "/api/chat/say", { nick: state.nick, text });
+    const { status, data } = await http("POST", "/api/chat/say", { token: state.token, text });
     if (status === 201) {
       showError("");
       return true;
@@ -419,6 +456,7 @@ $("#join-form").addEventListener("submit", (e) => {
   const nick = $("#nick").value.trim();
   if (!nick) return;
   state.nick = nick;
+  state.token = null; // knownToken() finds this person's, if this browser has it
   try {
     sessionStorage.setItem("wirelab-nick", nick); // offered again after a reload
   } catch {
@@ -460,8 +498,15 @@ try {
 }
 
 // Pollers have no connection whose end the server could notice: say goodbye.
+// (Not sendBeacon: it cannot send Content-Type: application/json, which the
+// server requires of every POST so that other sites' pages cannot post.)
 window.addEventListener("pagehide", () => {
-  if (state.nick && state.transport !== "websocket") {
-    navigator.sendBeacon("/api/chat/leave", JSON.stringify({ nick: state.nick }));
+  if (state.nick && state.token && state.transport !== "websocket") {
+    fetch("/api/chat/leave", {
+      method: "POST",
+      keepalive: true,
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ token: state.token }),
+    }).catch(() => {});
   }
 });

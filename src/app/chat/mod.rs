@@ -22,12 +22,31 @@
 //! WebSocket protocol (JSON text messages):
 //!
 //! - page → server: `{"type":"join","nick":"alice"}` first (optionally with
-//!   `"since":N,"epoch":E` to continue after event N), then `{"type":"say","text":"hi"}`;
-//! - server → page: `{"type":"history","epoch":E,"events":[…]}` once, then events:
+//!   `"since":N,"epoch":E` to continue after event N, and `"token":T` to join
+//!   as a person already online: another tab, another transport), then
+//!   `{"type":"say","text":"hi"}`;
+//! - server → page: `{"type":"history","epoch":E,"token":T,"events":[…]}` once, then events:
 //!   `{"type":"message","id":7,"nick":"alice","text":"hi","ts":…,"frame":{…}}`,
 //!   `{"type":"join"|"leave","id":8,"nick":"bob","online":2,"ts":…}`;
 //! - server → this page only: `{"type":"error","text":"…"}` when a message
-//!   was refused (not JSON, empty, too long, a second join, an unknown type).
+//!   was refused (not JSON, empty, too long, a second join, an unknown type,
+//!   faster than the person's rate). A refused join is followed by a close:
+//!   1008 for a bad join or a nickname in use, 1013 for a full chat or too
+//!   many joins.
+//!
+//! Polling: `POST /api/chat/join` with `{"nick":…}` (and `"token"`,
+//! `"since"`, `"epoch"` as above) answers `{"epoch":E,"token":T,"history":[…]}`;
+//! `POST /api/chat/say` takes `{"token":T,"text":…}`, `POST /api/chat/leave`
+//! `{"token":T}`; every body must be `Content-Type: application/json`.
+//! `GET /api/chat/poll?since=N[&wait=S][&token=T]` reads (the token keeps
+//! that polling tab counted as online).
+//!
+//! Defences (`docs/security.md`): pages of other sites can neither open
+//! `/ws` nor post (the [`SitePolicy`](crate::http::SitePolicy): `Origin` and
+//! `Host`); nobody speaks under a nickname without its session token; at
+//! most [`MAX_ONLINE`] people; each person's messages and each address's
+//! joins go through a rate with a burst ([`ChatLimits`]); a WebSocket's
+//! join and every later message must arrive whole within a total time.
 //!
 //! Ids start again at 1 when the server restarts. The `epoch` (the time the
 //! chat started, in ms) tells a page that it is talking to a new server, so
@@ -48,6 +67,9 @@ pub mod room;
 pub mod session;
 pub mod validate;
 
-pub use room::{spawn, Chat, CHAT_CSS, CHAT_JS, HISTORY, INDEX_HTML, KEEP, MAX_WAITING};
+pub use room::{
+    spawn, spawn_with, Chat, ChatConfig, ChatLimits, Refusal, CHAT_CSS, CHAT_JS, HISTORY, INDEX_HTML, JOINS,
+    JOINS_PER_ADDRESS, KEEP, MAX_ONLINE, MAX_WAITING, SAYS,
+};
 pub use session::{JOIN_WAIT, MAX_MESSAGE};
-pub use validate::{valid_nick, MAX_NICK, MAX_TEXT};
+pub use validate::{read_from_page, read_join, valid_nick, FromPage, JoinRequest, MAX_NICK, MAX_TEXT};

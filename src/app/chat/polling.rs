@@ -1,44 +1,106 @@
-//! The chat for pages that poll: join, say and leave as `POST`s, and
-//! `GET /api/chat/poll` for the events, short or long.
+//! The chat for pages that poll: join, say and leave as `POST`s with JSON
+//! bodies, and `GET /api/chat/poll` for the events, short or long.
+//!
+//! Join answers with the person's session token; say and leave must bring
+//! it (`{"token":"…","text":"…"}`): the nickname is the token's, so nobody
+//! can post under the name of someone else. The bodies must be declared
+//! `application/json`: a form or a `text/plain` body, which another site's
+//! page can make a browser send without asking (CORS calls them "simple"
+//! requests), is refused with 415 before it is read.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use super::presence::Via;
-use super::room::Chat;
-use super::validate::{check_nick, check_text};
+use super::room::{Chat, Refusal};
+use super::validate::{check_text, read_join};
 use crate::app::json;
 use crate::app::poll;
-use crate::http::{Request, Response};
+use crate::http::{Piece, Request, Response};
+
+/// The JSON body of a chat `POST`, or the response that refuses it.
+fn json_body(req: &Request) -> Result<json::Value, Response> {
+    let media = req.header("content-type").unwrap_or("");
+    let essence = media.split(';').next().unwrap_or("").trim();
+    if !essence.eq_ignore_ascii_case("application/json") {
+        return Err(json::error_response(
+            415,
+            "the body must be JSON, declared with Content-Type: application/json",
+        ));
+    }
+    req.body_text()
+        .and_then(|t| json::parse(t).ok())
+        .ok_or_else(|| json::error_response(400, "the body is not valid JSON"))
+}
+
+/// The person a body's token belongs to, or the 403 that says it is not
+/// a token of someone online.
+fn speaker(chat: &Chat, body: &json::Value) -> Result<String, Response> {
+    match body.get("token").and_then(json::Value::as_str) {
+        Some(token) => chat
+            .who(token)
+            .ok_or_else(|| json::error_response(403, "this token belongs to nobody online: POST /api/chat/join first")),
+        None => Err(json::error_response(
+            403,
+            "a token is required: POST /api/chat/join, then send the token it returns",
+        )),
+    }
+}
+
+/// A refusal as an HTTP response: 409 for a nickname in use, 429 for a
+/// rate (with `Retry-After`), 503 for a full chat.
+fn refused(refusal: &Refusal) -> Response {
+    match refusal {
+        Refusal::InUse(why) => json::error_response(409, why),
+        Refusal::Busy(why, wait) => {
+            let status = if wait.is_some() { 429 } else { 503 };
+            let seconds = wait.unwrap_or(Duration::from_secs(1)).as_secs() + 1;
+            json::error_response(status, why).with_header("Retry-After", seconds.to_string())
+        }
+    }
+}
 
 impl Chat {
     pub(super) fn poll_join(&self, req: &Request) -> Response {
-        let (body, nick) = match body_with_nick(req) {
-            Ok(b) => b,
-            Err(why) => return json::error_response(400, &why),
+        let join = match json_body(req).map(|b| read_join(&b)) {
+            Ok(Ok(join)) => join,
+            Ok(Err(why)) => return json::error_response(400, &why),
+            Err(response) => return response,
         };
-        let history = self.events_json(self.since(&body));
-        self.arrive(&nick, Via::Polling);
-        json::response(200, format!(r#"{{"epoch":{},"history":{history}}}"#, self.epoch))
+        let history = self.events_json(self.since(&join));
+        match self.arrive(&join, Via::Polling, req.peer.ip()) {
+            Ok(token) => json::response(
+                200,
+                format!(r#"{{"epoch":{},"token":"{token}","history":{history}}}"#, self.epoch),
+            ),
+            Err(refusal) => refused(&refusal),
+        }
     }
 
     pub(super) fn poll_say(&self, req: &Request) -> Response {
-        let (body, nick) = match body_with_nick(req) {
-            Ok(b) => b,
-            Err(why) => return json::error_response(400, &why),
+        let body = match json_body(req) {
+            Ok(body) => body,
+            Err(response) => return response,
         };
-        if !self.is_online(&nick) {
-            return json::error_response(403, &format!("{nick} has not joined: POST /api/chat/join first"));
-        }
+        let nick = match speaker(self, &body) {
+            Ok(nick) => nick,
+            Err(response) => return response,
+        };
         let text = match check_text(body.get("text")) {
             Ok(text) => text,
             Err(why) => return json::error_response(400, &why),
         };
+        if let Err(refusal) = self.may_say(&nick) {
+            return refused(&refusal);
+        }
         let id = self.announce_message(&nick, &text, None);
         json::response(201, format!(r#"{{"id":{id}}}"#))
     }
 
     pub(super) fn poll_leave(&self, req: &Request) -> Response {
-        let nick = match body_with_nick(req) {
-            Ok((_, nick)) => nick,
-            Err(why) => return json::error_response(400, &why),
+        let nick = match json_body(req).and_then(|body| speaker(self, &body)) {
+            Ok(nick) => nick,
+            Err(response) => return response,
         };
         self.depart(&nick, Via::Polling);
         Response::new(204)
@@ -56,28 +118,29 @@ impl Chat {
         {
             return json::response(200, format!(r#"{{"epoch":{},"events":[]}}"#, self.epoch));
         }
-        // `nick` (optional) keeps that person's polling tab alive.
-        let nick = req.query("nick");
-        if let Some(nick) = &nick {
-            self.polled(nick);
+        // `token` (optional) keeps that person's polling tab alive.
+        let token = req.query("token");
+        if let Some(token) = &token {
+            self.polled(token);
         }
         // A long poll without `since` waits for the next event.
+        // The events go out as pieces of the answer, straight from the
+        // log: a client that does not read holds pointers, not a copy.
         let response = poll::answer(req, &self.log, last, |events| {
-            let items: Vec<&str> = events.iter().map(|(_, e)| e.as_str()).collect();
-            format!(r#"{{"epoch":{},"events":[{}]}}"#, self.epoch, items.join(","))
+            let mut pieces = Vec::with_capacity(2 * events.len() + 2);
+            pieces.push(Piece::Shared(format!(r#"{{"epoch":{},"events":["#, self.epoch).into()));
+            for (i, (_, event)) in events.iter().enumerate() {
+                if i > 0 {
+                    pieces.push(Piece::Static(b","));
+                }
+                pieces.push(Piece::Shared(Arc::clone(event)));
+            }
+            pieces.push(Piece::Static(b"]}"));
+            pieces
         });
-        if let Some(nick) = &nick {
-            self.polled(nick); // a long poll was alive all along
+        if let Some(token) = &token {
+            self.polled(token); // a long poll was alive all along
         }
         response
     }
-}
-
-fn body_with_nick(req: &Request) -> Result<(json::Value, String), String> {
-    let body = req
-        .body_text()
-        .and_then(|t| json::parse(t).ok())
-        .ok_or_else(|| "the body must be JSON: {\"nick\":\"...\"}".to_string())?;
-    let nick = check_nick(body.get("nick"))?;
-    Ok((body, nick))
 }

@@ -70,6 +70,64 @@ pub(super) fn check_text(text: Option<&json::Value>) -> Result<String, String> {
     }
 }
 
+/// A join, as a page sends it (over WebSocket, or as the body of
+/// `POST /api/chat/join`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct JoinRequest {
+    /// The nickname, checked.
+    pub nick: String,
+    /// The person's session token, if this tab knows it (a second tab, a
+    /// transport switch).
+    pub token: Option<String>,
+    /// The last event id the page has, with the `epoch` it belongs to.
+    pub since: Option<f64>,
+    /// The server run `since` belongs to.
+    pub epoch: Option<f64>,
+}
+
+/// A message from a WebSocket page, as the chat reads it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FromPage {
+    /// `{"type":"join","nick":…}`
+    Join(JoinRequest),
+    /// `{"type":"say","text":…}`, the text checked.
+    Say(String),
+}
+
+/// Longest session token accepted (ours are 32 hex digits).
+const MAX_TOKEN: usize = 64;
+
+/// Reads a join from a parsed JSON object.
+pub fn read_join(v: &json::Value) -> Result<JoinRequest, String> {
+    let nick = check_nick(v.get("nick"))?;
+    let token = match v.get("token") {
+        None | Some(json::Value::Null) => None,
+        Some(json::Value::String(t)) if t.len() <= MAX_TOKEN => Some(t.clone()),
+        Some(_) => return Err("the token must be the string the server gave at join".to_string()),
+    };
+    Ok(JoinRequest {
+        nick,
+        token,
+        since: v.get("since").and_then(json::Value::as_f64),
+        epoch: v.get("epoch").and_then(json::Value::as_f64),
+    })
+}
+
+/// Reads one text message from a WebSocket page: a join or a say, or the
+/// reason it is neither (for the page to show).
+pub fn read_from_page(text: &str) -> Result<FromPage, String> {
+    let v = json::parse(text).map_err(|_| "not JSON: send {\"type\":\"say\",\"text\":\"...\"}".to_string())?;
+    match v.get("type").and_then(json::Value::as_str) {
+        Some("join") => read_join(&v).map(FromPage::Join),
+        Some("say") => check_text(v.get("text")).map(FromPage::Say),
+        Some(other) => Err(format!(
+            "unknown type {:.40}: send {{\"type\":\"say\",\"text\":\"...\"}}",
+            json::escape(other)
+        )),
+        None => Err("no type: send {\"type\":\"say\",\"text\":\"...\"}".to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

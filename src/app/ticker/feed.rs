@@ -10,10 +10,12 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use super::market::{step, XorShift, SYMBOLS};
+use super::market::{step, SYMBOLS};
 use crate::app::events::now_ms;
 use crate::broadcast::{serve_subscriber, Hub, SubscriberConfig};
-use crate::http::{HttpConfig, HttpServer, Router};
+use crate::http::{HttpConfig, HttpServer, Router, SitePolicy};
+use crate::limits::ServerBudget;
+use crate::random::XorShift;
 use crate::server::ServerHandle;
 use crate::websocket;
 
@@ -62,11 +64,11 @@ impl Ticker {
         let config = SubscriberConfig::default();
         r.upgrade("/ws", move |up| {
             // The page never sends anything but pongs: small limits.
-            let Ok(ws) = websocket::upgrade(
+            let Ok(mut ws) = websocket::upgrade(
                 up.stream,
                 &up.head,
                 &up.leftover,
-                &websocket::AcceptConfig::with_max_message(4096),
+                &websocket::AcceptConfig::with_max_message(ServerBudget::ticker().max_message),
             ) else {
                 return;
             };
@@ -84,6 +86,8 @@ impl Ticker {
                     history.join(",")
                 ))
             };
+            // Each pong must arrive whole within the keepalive wait.
+            ws.set_message_timeout(Some(config.pong_wait));
             let departure = serve_subscriber(ws, &ticker.hub, &config, greet, |_| {});
             log::info!("{}: ticker page left, {departure}", up.info);
         });
@@ -130,7 +134,13 @@ pub fn spawn(addr: impl ToSocketAddrs, interval: Duration) -> io::Result<(Server
         interval,
         stop: AtomicBool::new(false),
     });
-    let handle = HttpServer::with_config(ticker.router(), HttpConfig::default()).spawn(addr)?;
+    // Pages of other sites may not open /ws (Origin), nor may a rebinding
+    // name reach it (Host): see crate::http::site.
+    let config = HttpConfig {
+        site: Some(SitePolicy::same_origin()),
+        ..ServerBudget::ticker().http_config()
+    };
+    let handle = HttpServer::with_config(ticker.router(), config).spawn(addr)?;
     let simulator = Arc::clone(&ticker);
     thread::Builder::new()
         .name("ticker".into())

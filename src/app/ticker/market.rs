@@ -20,29 +20,10 @@ pub(super) fn step(price: f64, open: f64, unit: f64) -> f64 {
     price * (1.0 + (unit - 0.5) * 0.008) - (price - open) * 0.001
 }
 
-/// A small, fast pseudo-random generator (xorshift64*), seeded from the OS.
-/// Plenty for simulated prices; never for keys (see `src/random.rs`).
-pub(super) struct XorShift(u64);
-
-impl XorShift {
-    pub(super) fn seeded() -> XorShift {
-        let mut seed = [0u8; 8];
-        crate::random::fill(&mut seed);
-        XorShift(u64::from_le_bytes(seed) | 1)
-    }
-
-    /// Uniform in [0, 1).
-    pub(super) fn unit(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::random::XorShift;
 
     #[test]
     fn simulated_prices_wander_but_stay_near_their_open_for_hours() {

@@ -1,0 +1,437 @@
+//! Servers under hostile load, over real sockets: each way the servers
+//! could be made to hold unbounded memory, turn everyone away, or leave a
+//! client without an answer. Each test checks that the server's
+//! descriptors or memory stay under the bound it states, and that a
+//! control client is served throughout.
+//!
+//! The tests read the process's own descriptor count and resident memory
+//! (`/proc/self/fd`, `/proc/self/status`), so they run one at a time (a
+//! lock), and every blocking read has a timeout.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use wirelab::http::{read_response_head, HttpConfig, HttpServer, Limits, Response, Router};
+use wirelab::server::{Server, ServerConfig};
+use wirelab::socket::LINGER_SLOTS;
+use wirelab::websocket::{self, Message};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+/// These tests measure the whole process: one at a time.
+fn serial() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// This process's resident memory, in bytes (`VmRSS`).
+fn rss() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
+        .map_or(0, |kib| kib * 1024)
+}
+
+/// Descriptors this process has open.
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+/// A client socket connected from `ip` (any 127.0.0.x is this machine),
+/// so that the server sees it as another peer.
+fn connect_from(ip: &str, addr: SocketAddr) -> TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket
+        .bind(&format!("{ip}:0").parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    stream
+}
+
+/// Everything the peer sends until it closes (or the read timeout).
+fn read_all(mut s: &TcpStream) -> String {
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// One keep-alive `GET` on `s`; the status, or 0 if the connection was closed.
+fn get(s: &TcpStream, path: &str) -> u16 {
+    let mut writer = s;
+    if write!(writer, "GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").is_err() {
+        return 0;
+    }
+    let mut reader = BufReader::new(s);
+    match read_response_head(&mut reader, &Limits::default()) {
+        Ok(head) => {
+            let len: usize = head
+                .headers
+                .get("content-length")
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(0);
+            let mut body = vec![0u8; len];
+            let _ = reader.read_exact(&mut body);
+            head.status
+        }
+        Err(_) => 0,
+    }
+}
+
+fn http_server(max_connections: usize, max_per_peer: usize) -> wirelab::server::ServerHandle {
+    let mut router = Router::new();
+    router.get("/x", |_| Response::text(200, "ok\n"));
+    let config = HttpConfig {
+        server: ServerConfig {
+            max_connections,
+            max_per_peer,
+            ..HttpConfig::default().server
+        },
+        ..HttpConfig::default()
+    };
+    HttpServer::with_config(router, config).spawn("127.0.0.1:0").unwrap()
+}
+
+#[test]
+fn every_client_over_the_cap_gets_its_503_at_once_however_many_arrive() {
+    let _one = serial();
+    let config = ServerConfig {
+        max_connections: 2,
+        max_per_peer: 1000,
+        ..ServerConfig::default()
+    };
+    // Two connections that hold the server full (they never go idle).
+    let server = Server::bind("127.0.0.1:0", config).unwrap().spawn(|stream, _| {
+        let _ = (&stream).read(&mut [0u8; 1]);
+    });
+    let addr = server.local_addr();
+    let holders: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    while server.connections() < 2 {
+        thread::sleep(Duration::from_millis(1));
+    }
+    let before = open_fds();
+    // 400 clients arrive together and wait, without a word, for an answer:
+    // none may be closed without one, however many there are.
+    let started = Instant::now();
+    let clients: Vec<TcpStream> = (0..400).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    for (i, client) in clients.iter().enumerate() {
+        client.set_read_timeout(Some(WAIT)).unwrap();
+        let answer = read_all(client);
+        assert!(answer.starts_with("HTTP/1.1 503 "), "client {i} got {answer:?}");
+    }
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(4), "400 refusals took {took:?}");
+    // The server held at most its lingering slots of them at once.
+    assert!(
+        open_fds() <= before + clients.len() + LINGER_SLOTS + 4,
+        "{} descriptors, {before} before",
+        open_fds()
+    );
+    assert_eq!(
+        server.stats().refused_full.load(std::sync::atomic::Ordering::SeqCst),
+        400
+    );
+    drop(holders);
+    // The control client: once a holder leaves, served.
+    let deadline = Instant::now() + WAIT;
+    while server.connections() > 0 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(5));
+    }
+    let _control = TcpStream::connect(addr).unwrap();
+    while server.connections() == 0 {
+        assert!(Instant::now() < deadline, "the control client was not admitted");
+        thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(
+        server.stats().refused_full.load(std::sync::atomic::Ordering::SeqCst),
+        400
+    );
+}
+
+/// Threads this process runs (`Threads` in `/proc/self/status`).
+fn threads() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn clients_refused_at_the_cap_are_answered_by_the_waiting_thread_and_start_none() {
+    let _one = serial();
+    let config = ServerConfig {
+        max_connections: 2,
+        ..ServerConfig::default()
+    };
+    // Two connections whose threads are busy until their client closes.
+    let server = Server::bind("127.0.0.1:0", config).unwrap().spawn(|stream, _| {
+        let _ = (&stream).read(&mut [0u8; 1]);
+    });
+    let addr = server.local_addr();
+    let holders: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let deadline = Instant::now() + WAIT;
+    while server.connections() < 2 {
+        assert!(Instant::now() < deadline, "the holders were not admitted");
+        thread::sleep(Duration::from_millis(1));
+    }
+    let before = threads();
+    // Every thread that serves is busy; the one waiting in accept()
+    // answers each newcomer and goes back, without a thread started.
+    for i in 0..200 {
+        let started = Instant::now();
+        let client = TcpStream::connect(addr).unwrap();
+        client.set_read_timeout(Some(WAIT)).unwrap();
+        let answer = read_all(&client);
+        assert!(answer.starts_with("HTTP/1.1 503 "), "client {i} got {answer:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "client {i} waited {:?}",
+            started.elapsed()
+        );
+    }
+    assert_eq!(threads(), before, "threads before and after 200 refusals");
+    drop(holders);
+}
+
+#[test]
+fn one_address_gets_only_its_share_of_connections_and_others_still_get_in() {
+    let _one = serial();
+    let server = http_server(100, 3);
+    let addr = server.local_addr();
+    let mine: Vec<TcpStream> = (0..3).map(|_| connect_from("127.0.0.2", addr)).collect();
+    for s in &mine {
+        assert_eq!(get(s, "/x"), 200);
+    }
+    let fourth = connect_from("127.0.0.2", addr);
+    let answer = read_all(&fourth);
+    assert!(answer.starts_with("HTTP/1.1 503 "), "{answer:?}");
+    assert!(answer.contains("too many connections from your address"), "{answer:?}");
+    // Another address is not affected, and the three still work.
+    assert_eq!(get(&connect_from("127.0.0.3", addr), "/x"), 200);
+    assert_eq!(get(&mine[0], "/x"), 200);
+}
+
+#[test]
+fn a_server_full_of_idle_keep_alive_connections_lets_a_new_client_in() {
+    let _one = serial();
+    // Full: eight keep-alive connections from four addresses, each sending
+    // a request now and then and idle in between (what held a server shut).
+    let server = http_server(8, 2);
+    let addr = server.local_addr();
+    let holders: Vec<TcpStream> = (0..8)
+        .map(|i| connect_from(&format!("127.0.0.{}", 2 + i / 2), addr))
+        .collect();
+    for s in &holders {
+        assert_eq!(get(s, "/x"), 200);
+    }
+    assert_eq!(server.connections(), 8);
+    // A newcomer is served: the connection idle the longest made room.
+    for round in 0..5 {
+        let newcomer = connect_from(&format!("127.0.0.{}", 20 + round), addr);
+        assert_eq!(get(&newcomer, "/x"), 200, "round {round}");
+    }
+    let closed = holders.iter().filter(|s| get(s, "/x") == 0).count();
+    assert!((1..=5).contains(&closed), "{closed} idle connections closed");
+    assert!(server.connections() <= 8);
+}
+
+/// Runs this test binary again, as a child under `ulimit -n {limit}`,
+/// executing only `test`, with `WIRELAB_CHILD` set. The child prints the
+/// address it serves on and serves until its standard input closes.
+fn child_under_fd_limit(test: &str, limit: u32) -> (std::process::Child, SocketAddr) {
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n {limit} && exec \"$0\" --exact {test} --nocapture --test-threads 1"
+        ))
+        .arg(exe)
+        .env("WIRELAB_CHILD", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // The test harness prints "test NAME ... " before the child's line.
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(at) = line.find("serving on ") {
+                let _ = tx.send(line[at + "serving on ".len()..].trim().to_string());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the child prints its address");
+    (child, addr.parse().unwrap())
+}
+
+#[test]
+fn under_a_low_descriptor_limit_clients_past_the_cap_are_refused_not_left_hanging() {
+    if std::env::var_os("WIRELAB_CHILD").is_some() {
+        // The child: a WebSocket echo server (2 descriptors a connection:
+        // the socket its halves share, the server's handle) under a limit
+        // of 200 descriptors, with the default cap of 8,192 and the
+        // default 17 threads that may wait in accept, a descriptor each.
+        let server = Server::bind(
+            "127.0.0.1:0",
+            ServerConfig {
+                fds_per_connection: 2,
+                ..ServerConfig::default()
+            },
+        )
+        .unwrap()
+        .spawn(|stream, _| {
+            let Ok(mut ws) = websocket::accept(stream) else { return };
+            while let Ok(m) = ws.read() {
+                if m.is_data() && ws.send(m).is_err() {
+                    break;
+                }
+            }
+        });
+        println!("serving on {}", server.local_addr());
+        let _ = std::io::stdin().read(&mut [0u8; 1]);
+        return;
+    }
+    let _one = serial();
+    let (mut child, addr) = child_under_fd_limit(
+        "under_a_low_descriptor_limit_clients_past_the_cap_are_refused_not_left_hanging",
+        200,
+    );
+    let url = format!("ws://{addr}/");
+    let mut open = Vec::new();
+    let mut refused = 0;
+    // 80 clients: more than 200 descriptors can serve at 2 each.
+    for i in 0..80 {
+        let started = Instant::now();
+        match websocket::connect_with(
+            &url,
+            &websocket::ClientConfig {
+                handshake_timeout: WAIT,
+                ..Default::default()
+            },
+        ) {
+            Ok(mut ws) => {
+                ws.set_read_timeout(Some(WAIT)).unwrap();
+                ws.send(Message::text(format!("{i}"))).unwrap();
+                assert_eq!(ws.read().unwrap(), Message::text(format!("{i}")), "client {i}");
+                open.push(ws);
+            }
+            Err(e) => {
+                assert!(e.to_string().contains("503"), "client {i}: {e}");
+                refused += 1;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "client {i} waited {:?}",
+            started.elapsed()
+        );
+    }
+    assert!(open.len() >= 20, "only {} served", open.len());
+    assert!(refused > 0, "all 80 served: the limit was not reached");
+    // They leave; a control client is served.
+    drop(open);
+    let deadline = Instant::now() + WAIT;
+    let mut control = loop {
+        match websocket::connect(&url) {
+            Ok(ws) => break ws,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "the control client was never served: {e}");
+                thread::sleep(Duration::from_millis(50));
+            }
+        }
+    };
+    control.set_read_timeout(Some(WAIT)).unwrap();
+    control.send(Message::text("control")).unwrap();
+    assert_eq!(control.read().unwrap(), Message::text("control"));
+    drop(child.stdin.take());
+    let _ = child.wait();
+}
+
+#[test]
+fn clients_that_do_not_read_a_large_poll_answer_hold_pointers_not_copies() {
+    use wirelab::app::chat::{self, ChatConfig, ChatLimits};
+    use wirelab::app::rate::Rate;
+    let _one = serial();
+    // A chat whose log is full: 1,000 messages of 2,000 `<`, each 12 KB of
+    // JSON once escaped, 12 MB in all.
+    let config = ChatConfig {
+        limits: ChatLimits {
+            says: Rate {
+                burst: 2000,
+                per_second: 1000.0,
+            },
+            ..ChatLimits::default()
+        },
+        ..ChatConfig::default()
+    };
+    let (server, _chat) = chat::spawn_with("127.0.0.1:0", config).unwrap();
+    let addr = server.local_addr();
+    let post = |s: &TcpStream, reader: &mut BufReader<TcpStream>, call: &str| -> String {
+        let (endpoint, body) = call.split_once(' ').unwrap();
+        let request = format!(
+            "POST /api/chat/{endpoint} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        (&*s).write_all(request.as_bytes()).unwrap();
+        let head = read_response_head(reader, &Limits::default()).unwrap();
+        let len: usize = head.headers.get("content-length").unwrap().parse().unwrap();
+        let mut answer = vec![0u8; len];
+        reader.read_exact(&mut answer).unwrap();
+        String::from_utf8(answer).unwrap()
+    };
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut reader = BufReader::new(s.try_clone().unwrap());
+    let joined = post(&s, &mut reader, r#"join {"nick":"filler"}"#);
+    let token = joined
+        .split("\"token\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let text = "<".repeat(2000);
+    for _ in 0..1000 {
+        post(
+            &s,
+            &mut reader,
+            &format!(r#"say {{"token":"{token}","text":"{text}"}}"#),
+        );
+    }
+    let before = rss();
+    // Forty clients ask for everything since event 1, and never read.
+    let stalled: Vec<TcpStream> = (0..40)
+        .map(|_| {
+            let c = TcpStream::connect(addr).unwrap();
+            let get = format!("GET /api/chat/poll?since=1 HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+            (&c).write_all(get.as_bytes()).unwrap();
+            c
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(1500));
+    let grown = rss().saturating_sub(before);
+    // A copy each would be 40 x 12 MB; pieces of the log are pointers.
+    assert!(grown < 48 << 20, "resident memory grew by {} MB", grown >> 20);
+    // The control client is served meanwhile.
+    let control = TcpStream::connect(addr).unwrap();
+    control.set_read_timeout(Some(WAIT)).unwrap();
+    let request = format!("GET /chat.css HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    (&control).write_all(request.as_bytes()).unwrap();
+    let head = read_response_head(&mut BufReader::new(&control), &Limits::default()).unwrap();
+    assert_eq!(head.status, 200);
+    drop(stalled);
+}
