@@ -173,9 +173,12 @@ impl Table {
         Some(entry)
     }
 
-    /// Connection `id` ended.
-    pub fn release(&mut self, id: u64) {
-        self.remove(id);
+    /// Connection `id` ended. Returns the table's handle of its socket
+    /// (`None` if it was evicted), for the caller to close once the table
+    /// is unlocked: closing a connection's last descriptor does TCP's
+    /// teardown, too long to hold up the thread admitting the next one.
+    pub fn release(&mut self, id: u64) -> Option<TcpStream> {
+        self.remove(id).map(|entry| entry.stream)
     }
 
     /// Shuts every live socket down, so that blocked reads return.

@@ -376,7 +376,9 @@ struct LiveGuard {
 
 impl Drop for LiveGuard {
     fn drop(&mut self) {
-        self.shared.live().release(self.id);
+        // Closed once the lock is released (see `Table::release`).
+        let handle = self.shared.live().release(self.id);
+        drop(handle);
     }
 }
 
