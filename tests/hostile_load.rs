@@ -242,6 +242,8 @@ fn a_server_full_of_idle_keep_alive_connections_lets_a_new_client_in() {
     }
     let closed = holders.iter().filter(|s| get(s, "/x") == 0).count();
     assert!((1..=5).contains(&closed), "{closed} idle connections closed");
+    let evicted = server.stats().evicted_idle.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(evicted, closed as u64, "evictions counted");
     assert!(server.connections() <= 8);
 }
 
