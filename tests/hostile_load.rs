@@ -100,23 +100,33 @@ fn http_server(max_connections: usize, max_per_peer: usize) -> wirelab::server::
     HttpServer::with_config(router, config).spawn("127.0.0.1:0").unwrap()
 }
 
-#[test]
-fn every_client_over_the_cap_gets_its_503_at_once_however_many_arrive() {
-    let _one = serial();
+/// A server with room for two connections, and the two clients that hold
+/// it full: their threads wait for a byte that never comes (they never go
+/// idle), until the client closes.
+fn full_server() -> (wirelab::server::ServerHandle, Vec<TcpStream>) {
     let config = ServerConfig {
         max_connections: 2,
         max_per_peer: 1000,
         ..ServerConfig::default()
     };
-    // Two connections that hold the server full (they never go idle).
     let server = Server::bind("127.0.0.1:0", config).unwrap().spawn(|stream, _| {
         let _ = (&stream).read(&mut [0u8; 1]);
     });
     let addr = server.local_addr();
     let holders: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let deadline = Instant::now() + WAIT;
     while server.connections() < 2 {
+        assert!(Instant::now() < deadline, "the holders were not admitted");
         thread::sleep(Duration::from_millis(1));
     }
+    (server, holders)
+}
+
+#[test]
+fn every_client_over_the_cap_gets_its_503_at_once_however_many_arrive() {
+    let _one = serial();
+    let (server, holders) = full_server();
+    let addr = server.local_addr();
     let before = open_fds();
     // 400 clients arrive together and wait, without a word, for an answer:
     // none may be closed without one, however many there are.
@@ -169,21 +179,8 @@ fn threads() -> usize {
 #[test]
 fn clients_refused_at_the_cap_are_answered_by_the_waiting_thread_and_start_none() {
     let _one = serial();
-    let config = ServerConfig {
-        max_connections: 2,
-        ..ServerConfig::default()
-    };
-    // Two connections whose threads are busy until their client closes.
-    let server = Server::bind("127.0.0.1:0", config).unwrap().spawn(|stream, _| {
-        let _ = (&stream).read(&mut [0u8; 1]);
-    });
+    let (server, holders) = full_server();
     let addr = server.local_addr();
-    let holders: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(addr).unwrap()).collect();
-    let deadline = Instant::now() + WAIT;
-    while server.connections() < 2 {
-        assert!(Instant::now() < deadline, "the holders were not admitted");
-        thread::sleep(Duration::from_millis(1));
-    }
     let before = threads();
     // Every thread that serves is busy; the one waiting in accept()
     // answers each newcomer and goes back, without a thread started.
