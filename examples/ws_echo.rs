@@ -4,7 +4,7 @@
 //! cargo run --release --example ws_echo [ADDR]      # default 127.0.0.1:9001
 //! ```
 //!
-//! Every accepted connection gets its own thread (see `src/server.rs`),
+//! Every accepted connection gets its own thread (see `src/server/`),
 //! which reads the HTTP Upgrade request from the raw socket, answers
 //! `101 Switching Protocols`, then echoes every text and binary message
 //! back until the client closes. Pings are answered by the library.

@@ -7,20 +7,23 @@
 //!
 //! ```text
 //! worst case = connections x (thread stack + buffers a connection keeps)
+//!            + spare threads waiting in accept x thread stack
 //!            + the budget for unfinished messages (shared by all)
 //! ```
 //!
 //! | server | messages | unfinished budget | request body | per address | descriptors each |
 //! |---|---|---|---|---|---|
-//! | [`ServerBudget::echo`] (`ws_echo`, Autobahn) | 64 MiB (frames 16 MiB) | 256 MiB | — | no limit | 4 |
+//! | [`ServerBudget::echo`] (`ws_echo`, Autobahn) | 64 MiB (frames 16 MiB) | 256 MiB | — | no limit | 2 |
 //! | [`ServerBudget::http`] (`http_server`) | — | — | 64 KiB | 64 | 3 |
-//! | [`ServerBudget::chat`] (`chat`) | 16 KiB | not needed | 64 KiB | 64 | 5 |
-//! | [`ServerBudget::ticker`] (`ticker`) | 4 KiB | not needed | — | 64 | 5 |
+//! | [`ServerBudget::chat`] (`chat`) | 16 KiB | not needed | 64 KiB | 64 | 3 |
+//! | [`ServerBudget::ticker`] (`ticker`) | 4 KiB | not needed | — | 64 | 3 |
 //!
 //! Messages up to [`MessageBudget::FREE`] never draw on the unfinished
 //! budget, so a server whose messages are smaller needs none. The
-//! connection cap is what the descriptor limit allows
-//! ([`crate::server::descriptor_cap`]), at most 8,192. `docs/security.md`
+//! connection cap is what the descriptor limit allows once the threads
+//! waiting in `accept` have theirs ([`ServerConfig::connection_cap`]), at
+//! most 8,192. Those threads (at most [`DEFAULT_SPARE_THREADS`] + 1) serve
+//! no connection but keep their stacks. `docs/security.md`
 //! lists every limit with what it defends and the measured cost of the
 //! attack it stops.
 
@@ -29,17 +32,19 @@ use std::time::Duration;
 
 use crate::budget::MessageBudget;
 use crate::http::{HttpConfig, Limits};
-use crate::server::{descriptor_cap, soft_fd_limit, ServerConfig, DEFAULT_MAX_CONNECTIONS, DEFAULT_STACK_SIZE};
+use crate::server::{soft_fd_limit, ServerConfig, DEFAULT_MAX_CONNECTIONS, DEFAULT_SPARE_THREADS, DEFAULT_STACK_SIZE};
 use crate::websocket::{AcceptConfig, Config};
 
 /// The chat's largest WebSocket message: a `say` of 2,000 characters of
 /// four bytes each is about 8 KiB of JSON.
 pub const CHAT_MAX_MESSAGE: usize = 16 * 1024;
 
-/// Buffers a WebSocket connection keeps between messages: the decoder's
-/// read buffer (16 KiB) and the most the encoder keeps after a write
-/// (256 KiB), plus what any message may hold without the budget.
-const WEBSOCKET_KEEPS: usize = 16 * 1024 + 256 * 1024 + MessageBudget::FREE;
+/// Buffers a server's WebSocket connection keeps between messages: the
+/// decoder's read buffer (16 KiB) and a control frame's payload (125
+/// bytes, in the decoder and in the encoder, which writes a data frame's
+/// payload from where the application holds it), plus what any message
+/// may hold without the budget.
+const WEBSOCKET_KEEPS: usize = 16 * 1024 + 2 * 125 + MessageBudget::FREE;
 
 /// Buffers an HTTP connection keeps: its read buffer (8 KiB), a request
 /// head at its limit, a body at its limit.
@@ -83,7 +88,7 @@ impl ServerBudget {
             name: "ws_echo",
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_per_peer: usize::MAX,
-            fds_per_connection: 4,
+            fds_per_connection: 2,
             max_message: 64 << 20,
             max_frame: 16 << 20,
             unfinished: 256 << 20,
@@ -115,7 +120,7 @@ impl ServerBudget {
             name: "chat",
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_per_peer: 64,
-            fds_per_connection: 5,
+            fds_per_connection: 3,
             max_message: CHAT_MAX_MESSAGE,
             max_frame: CHAT_MAX_MESSAGE,
             unfinished: 0,
@@ -131,7 +136,7 @@ impl ServerBudget {
             name: "ticker",
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_per_peer: 64,
-            fds_per_connection: 5,
+            fds_per_connection: 3,
             max_message: 4096,
             max_frame: 4096,
             unfinished: 0,
@@ -187,13 +192,13 @@ impl ServerBudget {
 
     /// The connection cap in force under this process's descriptor limit.
     pub fn connections(&self) -> usize {
-        descriptor_cap(soft_fd_limit(), self.fds_per_connection, self.max_connections)
+        self.server_config().connection_cap(soft_fd_limit())
     }
 
     /// The most one connection keeps: its thread's stack and its buffers.
     pub fn per_connection(&self) -> usize {
         let websocket = if self.max_message > 0 {
-            WEBSOCKET_KEEPS.min(16 * 1024 + 256 * 1024 + self.max_message)
+            WEBSOCKET_KEEPS.min(16 * 1024 + 2 * 125 + self.max_message)
         } else {
             0
         };
@@ -201,10 +206,17 @@ impl ServerBudget {
         DEFAULT_STACK_SIZE + websocket.max(http)
     }
 
+    /// The stacks of the threads that wait in `accept` between connections
+    /// (spare threads, and the one that always waits).
+    pub fn waiting_threads(&self) -> usize {
+        (DEFAULT_SPARE_THREADS + 1) * DEFAULT_STACK_SIZE
+    }
+
     /// What a peer can make this server hold at most, with `connections`
-    /// connections: every connection's share, and the unfinished budget.
+    /// connections: every connection's share, the threads waiting in
+    /// `accept`, and the unfinished budget.
     pub fn worst_case(&self, connections: usize) -> u64 {
-        connections as u64 * self.per_connection() as u64 + self.unfinished as u64
+        connections as u64 * self.per_connection() as u64 + self.waiting_threads() as u64 + self.unfinished as u64
     }
 }
 

@@ -100,23 +100,33 @@ fn http_server(max_connections: usize, max_per_peer: usize) -> wirelab::server::
     HttpServer::with_config(router, config).spawn("127.0.0.1:0").unwrap()
 }
 
-#[test]
-fn every_client_over_the_cap_gets_its_503_at_once_however_many_arrive() {
-    let _one = serial();
+/// A server with room for two connections, and the two clients that hold
+/// it full: their threads wait for a byte that never comes (they never go
+/// idle), until the client closes.
+fn full_server() -> (wirelab::server::ServerHandle, Vec<TcpStream>) {
     let config = ServerConfig {
         max_connections: 2,
         max_per_peer: 1000,
         ..ServerConfig::default()
     };
-    // Two connections that hold the server full (they never go idle).
     let server = Server::bind("127.0.0.1:0", config).unwrap().spawn(|stream, _| {
         let _ = (&stream).read(&mut [0u8; 1]);
     });
     let addr = server.local_addr();
     let holders: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let deadline = Instant::now() + WAIT;
     while server.connections() < 2 {
+        assert!(Instant::now() < deadline, "the holders were not admitted");
         thread::sleep(Duration::from_millis(1));
     }
+    (server, holders)
+}
+
+#[test]
+fn every_client_over_the_cap_gets_its_503_at_once_however_many_arrive() {
+    let _one = serial();
+    let (server, holders) = full_server();
+    let addr = server.local_addr();
     let before = open_fds();
     // 400 clients arrive together and wait, without a word, for an answer:
     // none may be closed without one, however many there are.
@@ -154,6 +164,40 @@ fn every_client_over_the_cap_gets_its_503_at_once_however_many_arrive() {
         server.stats().refused_full.load(std::sync::atomic::Ordering::SeqCst),
         400
     );
+}
+
+/// Threads this process runs (`Threads` in `/proc/self/status`).
+fn threads() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn clients_refused_at_the_cap_are_answered_by_the_waiting_thread_and_start_none() {
+    let _one = serial();
+    let (server, holders) = full_server();
+    let addr = server.local_addr();
+    let before = threads();
+    // Every thread that serves is busy; the one waiting in accept()
+    // answers each newcomer and goes back, without a thread started.
+    for i in 0..200 {
+        let started = Instant::now();
+        let client = TcpStream::connect(addr).unwrap();
+        client.set_read_timeout(Some(WAIT)).unwrap();
+        let answer = read_all(&client);
+        assert!(answer.starts_with("HTTP/1.1 503 "), "client {i} got {answer:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "client {i} waited {:?}",
+            started.elapsed()
+        );
+    }
+    assert_eq!(threads(), before, "threads before and after 200 refusals");
+    drop(holders);
 }
 
 #[test]
@@ -195,6 +239,8 @@ fn a_server_full_of_idle_keep_alive_connections_lets_a_new_client_in() {
     }
     let closed = holders.iter().filter(|s| get(s, "/x") == 0).count();
     assert!((1..=5).contains(&closed), "{closed} idle connections closed");
+    let evicted = server.stats().evicted_idle.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(evicted, closed as u64, "evictions counted");
     assert!(server.connections() <= 8);
 }
 
@@ -233,12 +279,14 @@ fn child_under_fd_limit(test: &str, limit: u32) -> (std::process::Child, SocketA
 #[test]
 fn under_a_low_descriptor_limit_clients_past_the_cap_are_refused_not_left_hanging() {
     if std::env::var_os("WIRELAB_CHILD").is_some() {
-        // The child: a WebSocket echo server (4 descriptors a connection)
-        // under a limit of 200 descriptors, with the default cap of 8,192.
+        // The child: a WebSocket echo server (2 descriptors a connection:
+        // the socket its halves share, the server's handle) under a limit
+        // of 200 descriptors, with the default cap of 8,192 and the
+        // default 17 threads that may wait in accept, a descriptor each.
         let server = Server::bind(
             "127.0.0.1:0",
             ServerConfig {
-                fds_per_connection: 4,
+                fds_per_connection: 2,
                 ..ServerConfig::default()
             },
         )
@@ -263,7 +311,7 @@ fn under_a_low_descriptor_limit_clients_past_the_cap_are_refused_not_left_hangin
     let url = format!("ws://{addr}/");
     let mut open = Vec::new();
     let mut refused = 0;
-    // 80 clients: more than 200 descriptors can serve at 4 each.
+    // 80 clients: more than 200 descriptors can serve at 2 each.
     for i in 0..80 {
         let started = Instant::now();
         match websocket::connect_with(

@@ -4,7 +4,7 @@
 //! cargo run --example http_server [ADDR]      # default 127.0.0.1:8000
 //! ```
 //!
-//! One thread per connection (the shared loop in `src/server.rs`), a request
+//! One thread per connection (the shared loop in `src/server/`), a request
 //! parser with limits, keep-alive and pipelining (`src/http/serve.rs`), a
 //! router with 404/405/501 (`src/http/router.rs`), a REST resource with
 //! short and long polling (`src/app/messages.rs`). Every response carries

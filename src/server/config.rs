@@ -20,21 +20,28 @@ pub const DEFAULT_MAX_PER_PEER: usize = usize::MAX;
 
 /// Descriptors one connection holds, by default: the most any server in
 /// this crate uses (a chat WebSocket: the socket, the server's handle for
-/// shutdown, the handle the HTTP layer lends the upgrade, the writer's
-/// handle and the handle [`crate::websocket::Writer::abort`] uses). A
-/// plain HTTP connection holds 2, an echo WebSocket 4.
-pub const DEFAULT_FDS_PER_CONNECTION: usize = 5;
+/// shutdown, and the handle the HTTP layer lends the upgrade, which the
+/// WebSocket's two halves share). An HTTP connection holds 2, and 3 while
+/// a handler has the request (it gets a handle to see the client leave);
+/// an echo WebSocket accepted on the raw socket holds 2.
+pub const DEFAULT_FDS_PER_CONNECTION: usize = 3;
 
 /// Descriptors kept out of the connection budget: standard streams, the
 /// listener, files and `/dev/urandom` opened now and then, the spare
-/// descriptor the accept loop keeps for emergencies, and refused
-/// connections being closed ([`crate::socket::LINGER_SLOTS`]).
+/// descriptor kept for emergencies, and refused connections being closed
+/// ([`crate::socket::LINGER_SLOTS`]). Not counted here: the threads
+/// waiting in `accept`, one descriptor each (see [`ServerConfig::connection_cap`]).
 pub const RESERVED_FDS: usize = 32 + crate::socket::LINGER_SLOTS;
 
 /// What is assumed where `/proc/self/limits` cannot be read (not Linux, or
 /// `/proc` not mounted): 1,024, the usual default soft limit on Linux and
 /// the BSDs (macOS defaults to 256: lower `max_connections` there).
 pub const FALLBACK_FD_LIMIT: u64 = 1024;
+
+/// Default number of threads whose connection ended that wait in `accept`
+/// for the next one, beside the one that always waits (see
+/// [`ServerConfig::spare_threads`]).
+pub const DEFAULT_SPARE_THREADS: usize = 16;
 
 /// Default stack size of a connection thread: 128 KiB.
 ///
@@ -92,6 +99,12 @@ pub struct ServerConfig {
     pub fds_per_connection: usize,
     /// Stack size of each connection thread, in bytes.
     pub stack_size: usize,
+    /// Threads kept waiting in `accept` after their connection ended,
+    /// beside the one that always waits (0: a new thread for every
+    /// connection). They end when the server shuts down. Each keeps its
+    /// stack, and holds a descriptor while it waits: the kernel reserves
+    /// the new connection's descriptor before `accept` sleeps.
+    pub spare_threads: usize,
     /// Read timeout set on each accepted socket (`None`: block forever).
     pub read_timeout: Option<Duration>,
     /// Write timeout set on each accepted socket (`None`: block forever).
@@ -103,7 +116,8 @@ pub struct ServerConfig {
     /// Bytes written to a connection refused because its address has too
     /// many connections.
     pub peer_refusal: Vec<u8>,
-    /// Prefix of connection thread names: `"{name}-{id}"`.
+    /// Prefix of connection thread names: `"{name}-{n}"`, counting threads
+    /// (a thread serves several connections in turn).
     pub name: String,
     /// How long [`super::ServerHandle::shutdown`] waits for connection threads.
     pub join_timeout: Duration,
@@ -116,6 +130,7 @@ impl Default for ServerConfig {
             max_per_peer: DEFAULT_MAX_PER_PEER,
             fds_per_connection: DEFAULT_FDS_PER_CONNECTION,
             stack_size: DEFAULT_STACK_SIZE,
+            spare_threads: DEFAULT_SPARE_THREADS,
             read_timeout: Some(DEFAULT_IO_TIMEOUT),
             write_timeout: Some(DEFAULT_IO_TIMEOUT),
             nodelay: true,
@@ -124,6 +139,24 @@ impl Default for ServerConfig {
             name: "conn".to_string(),
             join_timeout: DEFAULT_JOIN_TIMEOUT,
         }
+    }
+}
+
+impl ServerConfig {
+    /// Threads that may wait in `accept` at once: the spare ones and the
+    /// one that always waits. Each holds a descriptor while it waits.
+    pub fn accept_threads(&self) -> usize {
+        self.spare_threads.saturating_add(1)
+    }
+
+    /// The connection cap this configuration keeps under a soft limit of
+    /// `soft_limit` descriptors ([`FALLBACK_FD_LIMIT`] if unknown): what
+    /// [`descriptor_cap`] allows once the threads waiting in `accept` have
+    /// their descriptors, at most [`ServerConfig::max_connections`].
+    pub fn connection_cap(&self, soft_limit: Option<u64>) -> usize {
+        let limit = soft_limit.unwrap_or(FALLBACK_FD_LIMIT);
+        let for_connections = limit.saturating_sub(self.accept_threads() as u64);
+        descriptor_cap(Some(for_connections), self.fds_per_connection, self.max_connections)
     }
 }
 
@@ -206,5 +239,25 @@ Max locked memory         8388608              8388608              bytes     \n
         );
         assert_eq!(descriptor_cap(Some(10), 5, 8192), 1, "never zero");
         assert_eq!(descriptor_cap(Some(u64::MAX), 1, 1 << 40), 1 << 40, "unlimited");
+    }
+
+    #[test]
+    fn the_threads_waiting_in_accept_take_their_descriptors_out_of_the_cap() {
+        let config = ServerConfig {
+            fds_per_connection: 2,
+            spare_threads: 16,
+            ..ServerConfig::default()
+        };
+        assert_eq!(config.connection_cap(Some(1024)), (1024 - 17 - RESERVED_FDS) / 2);
+        assert_eq!(
+            config.connection_cap(None),
+            config.connection_cap(Some(FALLBACK_FD_LIMIT))
+        );
+        let none_spare = ServerConfig {
+            spare_threads: 0,
+            ..config.clone()
+        };
+        assert_eq!(none_spare.connection_cap(Some(1024)), (1024 - 1 - RESERVED_FDS) / 2);
+        assert_eq!(config.connection_cap(Some(1 << 30)), config.max_connections);
     }
 }

@@ -71,6 +71,7 @@ pub struct Table {
     entries: HashMap<u64, Entry>,
     per_peer: HashMap<PeerKey, usize>,
     started: Instant,
+    evicted: u64,
 }
 
 /// What a connection thread needs to mark itself idle or busy.
@@ -86,6 +87,7 @@ impl Default for Table {
             entries: HashMap::new(),
             per_peer: HashMap::new(),
             started: Instant::now(),
+            evicted: 0,
         }
     }
 }
@@ -99,6 +101,11 @@ impl Table {
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// Idle connections closed so far to make room for new ones.
+    pub fn evictions(&self) -> u64 {
+        self.evicted
     }
 
     /// Connections from `peer`.
@@ -135,6 +142,7 @@ impl Table {
             if let Some(entry) = self.remove(victim) {
                 log::debug!("#{victim}: idle, closed to make room for #{id}");
                 let _ = entry.stream.shutdown(Shutdown::Both);
+                self.evicted += 1;
             }
         }
         let idle = Arc::new(AtomicU64::new(0));
@@ -165,9 +173,12 @@ impl Table {
         Some(entry)
     }
 
-    /// Connection `id` ended.
-    pub fn release(&mut self, id: u64) {
-        self.remove(id);
+    /// Connection `id` ended. Returns the table's handle of its socket
+    /// (`None` if it was evicted), for the caller to close once the table
+    /// is unlocked: closing a connection's last descriptor does TCP's
+    /// teardown, too long to hold up the thread admitting the next one.
+    pub fn release(&mut self, id: u64) -> Option<TcpStream> {
+        self.remove(id).map(|entry| entry.stream)
     }
 
     /// Shuts every live socket down, so that blocked reads return.
@@ -184,9 +195,23 @@ thread_local! {
 }
 
 impl IdleMark {
-    /// Makes this the mark of the connection the calling thread serves.
-    pub fn install(self) {
+    /// Makes this the mark of the connection the calling thread serves,
+    /// until the returned guard is dropped: a thread serves several
+    /// connections in turn, and one must never mark another's.
+    pub fn install(self) -> Installed {
         CURRENT.with(|c| *c.borrow_mut() = Some(self));
+        Installed(())
+    }
+}
+
+/// The calling thread serves a connection whose [`IdleMark`] is installed;
+/// dropped, the thread serves none.
+#[derive(Debug)]
+pub struct Installed(());
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        let _ = CURRENT.try_with(|c| *c.borrow_mut() = None);
     }
 }
 
@@ -252,6 +277,7 @@ mod tests {
         table.admit(4, socket(), key("10.0.0.3"), 3, 2).unwrap();
         assert_eq!(table.len(), 3);
         assert_eq!(table.from_peer(a), 1, "connection 1 was evicted");
+        assert_eq!(table.evictions(), 1);
         table.release(1); // its thread ends later: nothing left to remove
         assert_eq!(table.len(), 3);
         table.release(2);

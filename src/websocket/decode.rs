@@ -24,9 +24,12 @@ use crate::budget::MessageBudget;
 /// Size of the read buffer that frame headers (and small frames) go through.
 const READ_BUFFER: usize = 16 * 1024;
 
-/// Payload bytes asked of the socket per read when reading straight into a
-/// large message.
-const READ_CHUNK: usize = 64 * 1024;
+/// Most payload bytes one read asks for, straight into a large message: the
+/// room zeroed for them at once, small enough to stay in cache until filled.
+/// Never more than the message holds already, or than it takes to fill
+/// [`MessageBudget::FREE`] (which any message may hold): a message never
+/// holds more than twice the bytes that arrived, or `FREE`.
+const READ_CHUNK: usize = 256 * 1024;
 
 /// The reading half of the protocol: bytes in, [`Message`]s out.
 #[derive(Debug)]
@@ -65,6 +68,8 @@ pub struct WireStats {
 struct InFrame {
     header: FrameHeader,
     received: u64,
+    /// Zeroed bytes at the end of the message, for the next payload bytes.
+    room: usize,
 }
 
 /// A data message being assembled from fragments; text when `utf8` is set.
@@ -103,32 +108,25 @@ impl Decoder {
         self.message.is_some()
     }
 
-    /// Makes room for `more` bytes in `payload`, the message being
-    /// assembled: capacity grows geometrically up to the message limit, and
-    /// whatever lies beyond [`MessageBudget::FREE`] is taken from the
-    /// budget first. Fails, taking nothing, if the budget cannot pay.
-    fn make_room(&mut self, more: usize) -> Result<()> {
-        let Some(partial) = &mut self.message else {
+    /// Pays for `more` bytes about to be placed at the end of the message
+    /// being assembled (`held` bytes there already, received or zeroed for
+    /// a read): whatever the message holds beyond [`MessageBudget::FREE`]
+    /// is taken from the budget first. Fails, taking nothing, if the budget
+    /// cannot pay. Room reserved but not yet written is address space, not
+    /// memory (its pages become memory as bytes land in them, or are
+    /// zeroed for a read), so it is not charged: a frame's header alone
+    /// takes nothing from the budget, however long the frame it announces.
+    fn pay_for(&mut self, held: usize, more: usize, received: usize) -> Result<()> {
+        let Some(budget) = &self.budget else {
             return Ok(());
         };
-        let payload = &mut partial.payload;
-        let needed = payload.len() + more;
-        if needed <= payload.capacity() {
-            return Ok(());
-        }
-        let capacity = needed
-            .max(payload.capacity().saturating_mul(2))
-            .min(self.max_message.max(needed));
-        if let Some(budget) = &self.budget {
-            let owed = capacity.saturating_sub(MessageBudget::FREE);
-            if owed > self.taken {
-                if !budget.try_take(owed - self.taken) {
-                    return Err(ProtocolError::BudgetSpent { len: payload.len() }.into());
-                }
-                self.taken = owed;
+        let owed = (held + more).saturating_sub(MessageBudget::FREE);
+        if owed > self.taken {
+            if !budget.try_take(owed - self.taken) {
+                return Err(ProtocolError::BudgetSpent { len: received }.into());
             }
+            self.taken = owed;
         }
-        payload.reserve_exact(capacity - payload.len());
         Ok(())
     }
 
@@ -222,7 +220,11 @@ impl Decoder {
             }
             OpCode::Close | OpCode::Ping | OpCode::Pong => self.control.clear(),
         }
-        self.frame = Some(InFrame { header, received: 0 });
+        self.frame = Some(InFrame {
+            header,
+            received: 0,
+            room: 0,
+        });
         Ok(())
     }
 
@@ -241,15 +243,20 @@ impl Decoder {
             if frame.received >= frame.header.payload_len {
                 return Ok(());
             }
-            let remaining = frame.header.payload_len - frame.received;
-            let remaining_usize = usize::try_from(remaining).unwrap_or(usize::MAX);
-            // Payload bytes already in the read buffer, or, for a big
-            // payload, a chunk read straight into the message so memory
-            // grows only as bytes actually arrive.
-            let (buffered, chunk) = if self.start < self.end {
-                ((self.end - self.start).min(remaining_usize), 0)
-            } else if remaining >= READ_BUFFER as u64 {
-                (0, READ_CHUNK.min(remaining_usize))
+            // At most the frame's length, which the limits capped at a usize.
+            let remaining = usize::try_from(frame.header.payload_len - frame.received).unwrap_or(usize::MAX);
+            let room = frame.room;
+            // What this step adds to the message: payload bytes already in
+            // the read buffer, or, for a big payload, a chunk of zeroed room
+            // to read straight into (none while the last chunk has room left).
+            let more = if self.start < self.end {
+                (self.end - self.start).min(remaining)
+            } else if room > 0 {
+                0
+            } else if remaining >= READ_BUFFER {
+                let held = self.message.as_ref().map_or(0, |m| m.payload.len());
+                let ahead = held.max(MessageBudget::FREE.saturating_sub(held));
+                READ_CHUNK.min(remaining).min(ahead)
             } else {
                 // A small remainder: read into the buffer, which may also
                 // pick up the next frames in the same system call.
@@ -259,7 +266,8 @@ impl Decoder {
                 continue;
             };
             if !is_control {
-                self.make_room(buffered + chunk)?;
+                let held = self.message.as_ref().map_or(0, |m| m.payload.len());
+                self.pay_for(held, more, held - room)?;
             }
             let frame = self.frame.as_mut().expect("a frame in progress");
             let (dest, utf8) = if is_control {
@@ -268,21 +276,35 @@ impl Decoder {
                 let partial = self.message.as_mut().expect("a message in progress");
                 (&mut partial.payload, partial.utf8.as_mut())
             };
-            let before = dest.len();
-            if buffered > 0 {
-                dest.extend_from_slice(&self.buf[self.start..self.start + buffered]);
-                self.start += buffered;
-            } else {
-                dest.resize(before + chunk, 0);
-                match read_some(stream, &mut dest[before..]) {
-                    Ok(n) => dest.truncate(before + n),
-                    Err(e) => {
-                        dest.truncate(before);
-                        return Err(e);
-                    }
-                }
+            // Bytes of this frame that have no place in the message yet.
+            let unplaced = remaining - room;
+            if remaining >= READ_BUFFER && dest.capacity() - dest.len() < unplaced {
+                // Room for the rest of a big frame, reserved once: the message
+                // never moves (a copy) to grow. The limits capped the length,
+                // and pages become memory only as bytes land in them (without
+                // the address space, the message grows as bytes arrive).
+                let _ = dest.try_reserve(unplaced);
             }
-            let piece = &mut dest[before..];
+            let at = dest.len() - room;
+            let n = if self.start < self.end {
+                // Payload bytes already in the read buffer.
+                dest.extend_from_slice(&self.buf[self.start..self.start + more]);
+                self.start += more;
+                more
+            } else {
+                // A big payload: read straight into the message. Safe Rust
+                // hands the kernel only initialized memory, so the room is
+                // zeroed a chunk at a time and kept until filled: every byte
+                // is zeroed once, in a chunk small enough to stay in cache.
+                if room == 0 {
+                    frame.room = more;
+                    dest.resize(dest.len() + more, 0);
+                }
+                let n = read_some(stream, &mut dest[at..])?;
+                frame.room -= n;
+                n
+            };
+            let piece = &mut dest[at..at + n];
             if let Some(key) = frame.header.mask {
                 // received < payload_len <= max_frame (a usize), so this fits.
                 apply_mask(piece, key, frame.received as usize);
@@ -290,7 +312,7 @@ impl Decoder {
             if let Some(v) = utf8 {
                 v.feed(piece).map_err(|_| ProtocolError::InvalidUtf8)?;
             }
-            frame.received += piece.len() as u64;
+            frame.received += n as u64;
         }
     }
 
@@ -374,7 +396,7 @@ mod tests {
         let mut enc = Encoder::new(Role::Client);
         let mut out = Vec::new();
         for (fin, op, payload) in frames {
-            out.extend_from_slice(enc.frame(*fin, *op, payload));
+            out.extend_from_slice(&enc.frame(*fin, *op, payload).to_vec());
         }
         out
     }
@@ -590,7 +612,7 @@ mod tests {
         let mut enc = Encoder::new(Role::Client);
         let mut wire = Vec::new();
         for m in &messages {
-            wire.extend_from_slice(enc.message(m).unwrap());
+            wire.extend_from_slice(&enc.message(m).unwrap().to_vec());
         }
         for step in [1, 2, 3, 7, 100, 10_000] {
             let mut rx = Decoder::new(Role::Server, &config(), &[]);
@@ -664,12 +686,16 @@ mod tests {
             budget: Some(budget.clone()),
             ..Config::default()
         };
-        // Two unfinished messages of 200 KiB each: the first fits, the second does not.
-        let wire = client_frames(&[(false, OpCode::Binary, &vec![7u8; 200 * 1024])]);
+        // Two unfinished messages of 250 KiB each: the first fits, the second does not.
+        let wire = client_frames(&[(false, OpCode::Binary, &vec![7u8; 250 * 1024])]);
         let mut first = Decoder::new(Role::Server, &config, &[]);
         assert!(first.read(&mut &wire[..]).is_err(), "unfinished: the input ends");
         let held = budget.used();
-        assert!(held > 0 && held <= 300 * 1024, "{held}");
+        assert_eq!(
+            held,
+            250 * 1024 - MessageBudget::FREE,
+            "what it holds past its free share"
+        );
         let mut second = Decoder::new(Role::Server, &config, &[]);
         match second.read(&mut &wire[..]) {
             Err(Error::Protocol(e)) => assert_eq!(e.close_code(), CloseCode::TRY_AGAIN_LATER, "{e}"),
@@ -690,5 +716,22 @@ mod tests {
         let mut rx = Decoder::new(Role::Server, &config, &[]);
         assert_eq!(rx.read(&mut &whole[..]).unwrap().len(), 200 * 1024);
         assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn a_frame_header_alone_takes_nothing_from_the_budget_however_long_the_frame() {
+        let budget = MessageBudget::new(1 << 20);
+        let config = Config {
+            max_frame_size: 16 << 20,
+            max_message_size: 16 << 20,
+            budget: Some(budget.clone()),
+            ..Config::default()
+        };
+        // A 16 MiB frame announced, and 100 bytes of it sent.
+        let mut wire = client_frames(&[(true, OpCode::Binary, &vec![7u8; 16 << 20])]);
+        wire.truncate(14 + 100);
+        let mut rx = Decoder::new(Role::Server, &config, &[]);
+        assert!(rx.read(&mut &wire[..]).is_err(), "unfinished: the input ends");
+        assert_eq!(budget.used(), 0, "the room reserved for the frame is not memory yet");
     }
 }

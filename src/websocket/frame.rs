@@ -200,23 +200,39 @@ impl FrameHeader {
 
     /// Appends the encoded header to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        out.push(u8::from(self.fin) << 7 | (self.rsv & 0x7) << 4 | self.opcode.as_u8());
+        let mut bytes = [0u8; MAX_HEADER_LEN];
+        let len = self.write_into(&mut bytes);
+        out.extend_from_slice(&bytes[..len]);
+    }
+
+    /// Encodes the header into the front of `out`, a small array that can
+    /// live on the stack, and returns its length: how a frame is sent
+    /// without copying its payload next to its header.
+    pub fn write_into(&self, out: &mut [u8; MAX_HEADER_LEN]) -> usize {
+        out[0] = u8::from(self.fin) << 7 | (self.rsv & 0x7) << 4 | self.opcode.as_u8();
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
         // §5.2: "the minimal number of bytes MUST be used to encode the length".
-        match self.payload_len {
-            n if n <= 125 => out.push(mask_bit | n as u8),
+        let mut len = match self.payload_len {
+            n if n <= 125 => {
+                out[1] = mask_bit | n as u8;
+                2
+            }
             n if n <= u64::from(u16::MAX) => {
-                out.push(mask_bit | 126);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
+                out[1] = mask_bit | 126;
+                out[2..4].copy_from_slice(&(n as u16).to_be_bytes());
+                4
             }
             n => {
-                out.push(mask_bit | 127);
-                out.extend_from_slice(&n.to_be_bytes());
+                out[1] = mask_bit | 127;
+                out[2..10].copy_from_slice(&n.to_be_bytes());
+                10
             }
-        }
+        };
         if let Some(key) = self.mask {
-            out.extend_from_slice(&key);
+            out[len..len + 4].copy_from_slice(&key);
+            len += 4;
         }
+        len
     }
 
     /// Encoded length of this header, 2 to 14 bytes.
