@@ -9,12 +9,13 @@
 //!
 //! The modules follow the network stack, bottom up. The docs that come
 //! with the crate explain each one: in the chapters, where it shows one of
-//! the notes' claims (chapter
-//! *N* is `docs/0N-*.md`: 0 TCP and WebSocket, 1 why WebSocket when there
-//! is HTTP, 2 polling, push and duplex, 3 the layers and their handshakes,
-//! 4 sockets and long connections), and in full in its reference chapter
-//! (`docs/NAME.md`). `docs/README.md` carries the same table, and maps
-//! every claim of the notes to the test or example that shows it.
+//! the notes' claims (chapters 0 to 4, from `docs/00-tcp-and-websocket.md`
+//! to `docs/04-sockets-and-long-connections.md`: 0 TCP and WebSocket, 1 why
+//! WebSocket when there is HTTP, 2 polling, push and duplex, 3 the layers
+//! and their handshakes, 4 sockets and long connections), and in full in
+//! its reference chapter (`docs/NAME.md`). `docs/README.md` carries the
+//! same table, and maps every claim of the notes to the test or example
+//! that shows it.
 //!
 //! | module | what it shows | examples | chapters | reference |
 //! |---|---|---|---|---|

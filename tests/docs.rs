@@ -418,6 +418,37 @@ fn every_path_the_docs_cite_exists() {
     fail_if_any("missing paths", problems);
 }
 
+#[test]
+fn every_path_the_sources_cite_exists() {
+    // Module docs point readers at files too (`src/broadcast/`,
+    // `docs/performance.md`, `examples/tcp_echo.rs`): a move must not leave
+    // them pointing at nothing.
+    let code = Code::read();
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for file in rust_files() {
+        let text = fs::read_to_string(&file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            for path in cited_paths(line) {
+                checked += 1;
+                let example = path
+                    .strip_prefix("examples/")
+                    .is_some_and(|e| code.examples.contains(e));
+                let to_fill = path.contains('*')
+                    || path.starts_with(&format!("tests/{EXERCISE}"))
+                    || path
+                        .split('/')
+                        .any(|part| placeholder(part.split('.').next().unwrap_or("x")));
+                if !example && !to_fill && !root().join(&path).exists() {
+                    problems.push(format!("{}: {path}: no such file or directory", at(&file, n)));
+                }
+            }
+        }
+    }
+    assert!(checked > 50, "only {checked} paths found: is the parser broken?");
+    fail_if_any("missing paths cited in the sources", problems);
+}
+
 /// Whether `s` is one snake_case name (lowercase letters, digits, `_`).
 fn snake(s: &str) -> bool {
     s.starts_with(|c: char| c.is_ascii_lowercase())
