@@ -32,8 +32,10 @@
 //! And beyond citations: no file names a note by the file it is stored in
 //! (a reader of the crate does not have the notes; the docs name them by
 //! title), the crate's front page and `docs/README.md` carry the same map
-//! of modules to chapters, and the count of exercises announced is the
-//! count in `docs/exercises.md`.
+//! of modules to chapters, every path a source file's comments cite
+//! exists, and the counts the docs announce (claims in all, per note and
+//! per verdict; exercises) are the counts of the map and of
+//! `docs/exercises.md`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -1204,4 +1206,96 @@ fn the_number_of_exercises_is_the_one_the_docs_announce() {
         }
     }
     fail_if_any("announcements of the exercises with a stale count", problems);
+}
+
+/// "30 hold, 10 hold partly, 2 are wrong": a tally as the docs write it,
+/// verdicts with no claim left out.
+fn tally(holds: usize, partly: usize, wrong: usize, outdated: usize) -> String {
+    let verb = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    [
+        (holds, verb(holds, "holds", "hold")),
+        (partly, verb(partly, "holds partly", "hold partly")),
+        (wrong, verb(wrong, "is wrong", "are wrong")),
+        (outdated, verb(outdated, "is outdated", "are outdated")),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(_, s)| s)
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
+#[test]
+fn every_count_of_claims_the_docs_announce_is_the_count_in_the_map() {
+    let index = fs::read_to_string(root().join("docs/README.md")).unwrap();
+    // note -> [holds, partly, wrong, outdated], from the map's rows.
+    let mut counts: BTreeMap<usize, [usize; 4]> = BTreeMap::new();
+    for line in index.lines().filter(|l| l.starts_with("| [")) {
+        let cells: Vec<&str> = line.split(" | ").collect();
+        let Some(id) = cells[0].strip_prefix("| [").and_then(|c| c.split(']').next()) else {
+            continue;
+        };
+        let Some(note) = id.split_once('.').and_then(|(n, _)| n.parse::<usize>().ok()) else {
+            continue;
+        };
+        let slot = match cells.get(2).copied() {
+            Some("holds") => 0,
+            Some("partly") => 1,
+            Some("wrong") => 2,
+            Some("outdated") => 3,
+            _ => continue,
+        };
+        counts.entry(note).or_default()[slot] += 1;
+    }
+    assert_eq!(counts.len(), 5, "five notes in the map");
+    let mut problems = Vec::new();
+    fn expect(problems: &mut Vec<String>, file: &str, text: &str, wanted: String) {
+        if !text.replace('\n', " ").contains(&wanted) {
+            problems.push(format!("{file}: should say \"{wanted}\""));
+        }
+    }
+    let mut all = [0; 4];
+    for (note, c) in &counts {
+        let n: usize = c.iter().sum();
+        for (a, b) in all.iter_mut().zip(c) {
+            *a += b;
+        }
+        let wanted = format!("{}; chapter [{note}]", tally(c[0], c[1], c[2], c[3]));
+        expect(&mut problems, "docs/README.md", &index, wanted);
+        if !index
+            .lines()
+            .any(|l| l.starts_with(&format!("### Note {note}, ")) && l.ends_with(&format!(": {n} claims")))
+        {
+            problems.push(format!(
+                "docs/README.md: the heading of note {note} should end \": {n} claims\""
+            ));
+        }
+        if !index
+            .lines()
+            .any(|l| l.trim_start().starts_with(&format!("| [{note}. ")) && l.ends_with(&format!("| {n} |")))
+        {
+            problems.push(format!(
+                "docs/README.md: the reading order should give chapter {note} {n} claims"
+            ));
+        }
+        let chapter = fs::read_dir(root().join("docs"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(&format!("0{note}-"))
+            })
+            .unwrap();
+        let name = format!("docs/{}", chapter.file_name().unwrap().to_string_lossy());
+        let text = fs::read_to_string(&chapter).unwrap();
+        let wanted = format!("Its {n} claims are numbered {note}.1 to {note}.{n}");
+        expect(&mut problems, &name, &text, wanted);
+    }
+    let total: usize = all.iter().sum();
+    let wanted = format!("make **{total} claims**: {}.", tally(all[0], all[1], all[2], all[3]));
+    expect(&mut problems, "docs/README.md", &index, wanted);
+    fail_if_any("claim counts that differ from the map", problems);
 }
