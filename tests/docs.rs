@@ -1040,9 +1040,14 @@ fn every_constant_the_docs_quote_with_a_value_has_that_value_in_the_code() {
         for line in lines(&text).iter().filter(|l| !l.fenced) {
             for (name, value) in quoted_constants(line.text) {
                 let Some(defs) = consts.get(&name) else { continue };
+                let values: Vec<Value> = defs.iter().filter_map(|e| evaluate(e, &consts, 0)).collect();
+                // A constant this small evaluator cannot compute (a struct,
+                // a call it does not know) is left to the reader.
+                if values.is_empty() {
+                    continue;
+                }
                 checked += 1;
-                let values: Vec<Option<Value>> = defs.iter().map(|e| evaluate(e, &consts, 0)).collect();
-                if !values.contains(&Some(value)) {
+                if !values.contains(&value) {
                     problems.push(format!(
                         "{}: `{name}` quoted as {value:?}, the code says {}",
                         at(&file, line.number),
