@@ -17,7 +17,7 @@
 //! +-------------------------------- - - - - - - - - - - - - - - - +
 //! ```
 //!
-//! A header is 2 to 14 bytes: the notes' "2-10 bytes" ("为什么有了HTTP，还需要WebSocket协议？",
+//! A header is 2 to 14 bytes: the notes' "2-10 bytes" ("TCP与WebSocket的区别",
 //! "WebSocket示例") is right for frames a server sends, and a client
 //! frame adds a 4-byte masking key on top (`docs/frames.md`).
 //!
