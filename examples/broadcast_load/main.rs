@@ -178,11 +178,13 @@ fn main() {
         if c < publishers {
             publisher_streams.push(stream.try_clone().expect("cloning a socket"));
             let mut conn = Conn::new(stream, leftover, true).with_deflate(agreed);
+            conn.joined = c;
             conn.answers_pings = false;
             publisher_readers.push(conn);
         } else {
             stream.set_nonblocking(true).expect("a non-blocking socket");
             let mut conn = Conn::new(stream, leftover, c < o.clients).with_deflate(agreed);
+            conn.joined = c;
             conn.stalled = c == o.clients;
             shards[c % o.threads].push(conn);
         }

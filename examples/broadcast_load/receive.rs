@@ -62,6 +62,8 @@ pub struct Conn {
     pub done: bool,
     /// Counts towards "done" (every client but the stalled one).
     pub counted: bool,
+    /// Its place in the order the clients connected (and joined the hub).
+    pub joined: usize,
     pub stalled: bool,
     /// Answers pings (every client but the publishers, whose own thread writes).
     pub answers_pings: bool,
@@ -86,6 +88,7 @@ impl Conn {
             ended: false,
             done: false,
             counted,
+            joined: 0,
             stalled: false,
             answers_pings: true,
             rng: Rng::new(),

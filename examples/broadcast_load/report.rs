@@ -82,6 +82,19 @@ pub fn report(
     let ms = |c: &&Conn| c.latencies.iter().map(|&(_, l)| l).collect::<Vec<u32>>();
     let all: Vec<u32> = counted.iter().flat_map(ms).collect();
     println!("{}", latency_line("fan-out latency", all));
+    if o.mode == Mode::Paced && counted.len() >= 20 {
+        // A server that writes to its subscribers one after the other, in
+        // the order they joined, reaches the last ones a whole fan-out
+        // later than the first: the difference is the time it takes to go
+        // round them, which no client can avoid.
+        let mut by_join: Vec<&Conn> = counted.clone();
+        by_join.sort_by_key(|c| c.joined);
+        let tenth = by_join.len() / 10;
+        let first: Vec<u32> = by_join[..tenth].iter().flat_map(ms).collect();
+        let last: Vec<u32> = by_join[by_join.len() - tenth..].iter().flat_map(ms).collect();
+        println!("{}", latency_line("  the tenth that joined first", first));
+        println!("{}", latency_line("  the tenth that joined last", last));
+    }
     if o.mode == Mode::Stall {
         let Some(fin) = stall.fin_at else {
             println!("stalled client: never dropped within {} s", o.seconds);
