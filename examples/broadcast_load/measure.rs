@@ -112,6 +112,15 @@ impl CpuMeter {
                 100.0 * cpu / wall,
                 100 * threads
             );
+            // Its readers (and, in the bursts, its publisher) near a full
+            // core each: they could not go faster, so the server may have
+            // been waiting for them.
+            if cpu / wall >= 0.9 * threads as f64 {
+                println!(
+                    "  the load generator was close to its limit: the deliveries per second below may be \
+                     its pace, not the server's; the server's CPU per delivery still holds"
+                );
+            }
         }
     }
 }
