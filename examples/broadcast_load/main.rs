@@ -62,6 +62,17 @@
 //! here inherits the limit of the shell, and serves at most
 //! (`ulimit -n` − 113) ÷ 2 clients, 9 943 under a limit of 20 000. It
 //! says so before it starts.
+//!
+//! | file | what |
+//! |---|---|
+//! | `main.rs` | the run: connect everyone, start readers and publishers, watch, stop |
+//! | `options.rs` | the command line |
+//! | `target.rs` | the server under test: a child process or a URL; `serve` |
+//! | `wire.rs` | the client side of the protocols: handshake, masked frames, lines |
+//! | `receive.rs` | every client's messages checked and timed; the reader threads |
+//! | `publish.rs` | bursts, a steady rate, floods |
+//! | `measure.rs` | `/proc`: CPU time, memory, a connection's queues in the kernel |
+//! | `report.rs` | what a run prints at the end |
 
 mod measure;
 mod options;
