@@ -25,7 +25,14 @@ fn main() {
     wirelab::init_logging();
     let mut args = std::env::args().skip(1);
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:9002".to_string());
-    let mut config = ServerConfig::default();
+    // A relay connection holds two descriptors: its socket (shared by the
+    // WebSocket's two halves) and the server's handle to shut it down. The
+    // default, 3, counts a handle lent to an HTTP handler too, and would
+    // cap the connections at a third of `ulimit -n` instead of a half.
+    let mut config = ServerConfig {
+        fds_per_connection: 2,
+        ..ServerConfig::default()
+    };
     if let Some(max) = args.next() {
         config.max_connections = max.parse().unwrap_or_else(|_| {
             eprintln!("ws_broadcast: MAX_CONNECTIONS must be a number, not {max}");
