@@ -15,6 +15,7 @@
 //! | [`close`] | §7 | the closing handshake as a state machine, without a socket |
 //! | [`conn`] | §5.5, §7 | the connection and its reading half: ping/pong, closing |
 //! | [`writer`] | §5.4, §7 | the sending half, shared by threads; pre-encoded frames |
+//! | [`extension`] | RFC 7692 §5, §7.1 | negotiating permessage-deflate |
 //! | [`client`] | §4.1 | connecting to a `ws://` URL |
 //!
 //! A server accepts with [`accept`] or [`accept_with`] (or [`upgrade`], when
@@ -39,6 +40,7 @@ pub mod decode;
 mod decode_tests;
 pub mod encode;
 pub mod error;
+pub mod extension;
 pub mod frame;
 pub mod handshake;
 pub mod message;
@@ -50,6 +52,7 @@ pub use client::{connect, connect_with, ClientConfig};
 pub use config::{Config, Role, DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_FRAME, DEFAULT_MAX_MESSAGE};
 pub use conn::{Reader, WebSocket, Writer};
 pub use error::{Error, ProtocolError, Result};
+pub use extension::{Compression, DeflateParams};
 pub use frame::OpCode;
 pub use handshake::{HandshakeConfig, HandshakeError};
 pub use message::{CloseCode, CloseFrame, Message};
