@@ -30,6 +30,7 @@ use super::close::TcpEnd;
 use super::config::{Config, Role};
 use super::decode::{Decoder, WireStats};
 use super::error::{Error, Result};
+use super::extension::{Compression, DeflateParams};
 use super::frame::OpCode;
 use super::message::{CloseFrame, Message};
 pub(crate) use super::writer::trace_encoded;
@@ -153,6 +154,13 @@ impl Reader {
         self.decoder.last_message_wire()
     }
 
+    /// Bytes the decompressor keeps between messages: its window of the
+    /// peer's recent output, with context takeover (0 without, or without
+    /// permessage-deflate).
+    pub fn inflater_memory(&self) -> usize {
+        self.decoder.inflater_memory()
+    }
+
     /// Sets the socket's read timeout (the whole socket: both halves).
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> Result<()> {
         Ok(self.stream.set_read_timeout(timeout)?)
@@ -203,14 +211,32 @@ impl WebSocket {
         leftover: &[u8],
         protocol: Option<String>,
     ) -> Result<WebSocket> {
+        WebSocket::from_negotiated(stream, role, config, leftover, protocol, None)
+    }
+
+    /// [`WebSocket::from_upgraded`], with permessage-deflate if the
+    /// handshake agreed on it: the parameters, and our own options (level,
+    /// threshold) for what we send.
+    pub fn from_negotiated(
+        stream: TcpStream,
+        role: Role,
+        config: &Config,
+        leftover: &[u8],
+        protocol: Option<String>,
+        deflate: Option<(&DeflateParams, &Compression)>,
+    ) -> Result<WebSocket> {
         // One file descriptor for both halves (see the module docs).
         let stream = Arc::new(stream);
-        let writer = Writer::new(&stream, role);
+        let writer = Writer::new(&stream, role, deflate);
+        let mut decoder = Decoder::new(role, config, leftover);
+        if let Some((params, _)) = deflate {
+            decoder.set_deflate(params);
+        }
         let peer = stream.peer_addr().ok();
         Ok(WebSocket {
             reader: Reader {
                 stream,
-                decoder: Decoder::new(role, config, leftover),
+                decoder,
                 writer: writer.clone(),
                 close_timeout: config.close_timeout,
                 done: false,
@@ -285,6 +311,12 @@ impl WebSocket {
     /// The peer's address.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.peer
+    }
+
+    /// The permessage-deflate parameters agreed in the handshake, if the
+    /// extension is in use (RFC 7692 §7.1).
+    pub fn compression(&self) -> Option<DeflateParams> {
+        self.writer.compression()
     }
 
     /// The subprotocol agreed in the handshake, if any.

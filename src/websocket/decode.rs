@@ -16,10 +16,12 @@ use std::io::{self, Read};
 use super::close::parse_close;
 use super::config::{Config, Role};
 use super::error::{Error, ProtocolError, Result};
-use super::frame::{apply_mask, FrameHeader, OpCode, MAX_HEADER_LEN};
+use super::extension::DeflateParams;
+use super::frame::{apply_mask, FrameHeader, OpCode, MAX_HEADER_LEN, RSV1};
 use super::message::Message;
 use super::utf8::Utf8Validator;
 use crate::budget::MessageBudget;
+use crate::deflate::Inflater;
 
 /// Size of the read buffer that frame headers (and small frames) go through.
 const READ_BUFFER: usize = 16 * 1024;
@@ -50,6 +52,9 @@ pub struct Decoder {
     /// being assembled has taken from it.
     budget: Option<MessageBudget>,
     taken: usize,
+    /// With permessage-deflate: the peer's messages with RSV1 set on their
+    /// first frame are inflated (RFC 7692 §6.2).
+    inflater: Option<Inflater>,
 }
 
 /// What a message cost on the wire: its frames, their headers, its payload.
@@ -59,8 +64,11 @@ pub struct WireStats {
     pub frames: usize,
     /// Bytes of frame headers, masking keys included.
     pub header_bytes: usize,
-    /// Bytes of payload.
+    /// Bytes of payload, as on the wire (compressed, if `compressed`).
     pub payload_bytes: usize,
+    /// Whether the message was compressed (RSV1 on its first frame, RFC
+    /// 7692 §6); its length after inflating is the message's length.
+    pub compressed: bool,
 }
 
 /// The frame whose payload is being read.
@@ -77,6 +85,10 @@ struct InFrame {
 struct Partial {
     payload: Vec<u8>,
     utf8: Option<Utf8Validator>,
+    /// Compressed: `payload` is DEFLATE data, checked once inflated.
+    compressed: bool,
+    /// A text message (its first frame's opcode).
+    text: bool,
 }
 
 impl Decoder {
@@ -99,7 +111,24 @@ impl Decoder {
             last: WireStats::default(),
             budget: config.budget.clone(),
             taken: 0,
+            inflater: None,
         }
+    }
+
+    /// Accepts compressed messages from the peer as negotiated (RFC 7692
+    /// §7.1): a window of the peer's size, kept between messages unless
+    /// the peer compresses without context takeover.
+    pub fn set_deflate(&mut self, params: &DeflateParams) {
+        let peer_is_server = self.role == Role::Client;
+        self.inflater = Some(Inflater::new(
+            params.inflate_window(peer_is_server),
+            !params.no_context_takeover(peer_is_server),
+        ));
+    }
+
+    /// Bytes the inflater keeps between messages (its window of history).
+    pub fn inflater_memory(&self) -> usize {
+        self.inflater.as_ref().map_or(0, Inflater::memory)
     }
 
     /// Whether a data message is half received (some of its frames are in,
@@ -158,7 +187,10 @@ impl Decoder {
                         self.begin_frame(header)?;
                         if !header.opcode.is_control() {
                             if header.opcode != OpCode::Continuation {
-                                self.current = WireStats::default();
+                                self.current = WireStats {
+                                    compressed: header.rsv & RSV1 != 0,
+                                    ..WireStats::default()
+                                };
                             }
                             self.current.frames += 1;
                             self.current.header_bytes += len;
@@ -187,7 +219,16 @@ impl Decoder {
     /// Validates a new header against the rules and the message in progress.
     fn begin_frame(&mut self, header: FrameHeader) -> Result<()> {
         log::trace!("recv {header}");
-        header.check(self.role, self.max_frame)?;
+        // RSV1 marks the first frame of a compressed message, once
+        // permessage-deflate is agreed (RFC 7692 §6); anywhere else, on a
+        // continuation or a control frame, it is a violation (§6.1).
+        let compressed =
+            self.inflater.is_some() && header.rsv & RSV1 != 0 && matches!(header.opcode, OpCode::Text | OpCode::Binary);
+        let checked = FrameHeader {
+            rsv: if compressed { header.rsv & !RSV1 } else { header.rsv },
+            ..header
+        };
+        checked.check(self.role, self.max_frame)?;
         match header.opcode {
             OpCode::Continuation => {
                 let Some(partial) = &mut self.message else {
@@ -215,7 +256,9 @@ impl Decoder {
                 }
                 self.message = Some(Partial {
                     payload: Vec::new(),
-                    utf8: (header.opcode == OpCode::Text).then(Utf8Validator::new),
+                    utf8: (header.opcode == OpCode::Text && !compressed).then(Utf8Validator::new),
+                    compressed,
+                    text: header.opcode == OpCode::Text,
                 });
             }
             OpCode::Close | OpCode::Ping | OpCode::Pong => self.control.clear(),
@@ -330,6 +373,9 @@ impl Decoder {
                 let partial = self.message.take().expect("a message in progress");
                 self.settle_budget();
                 self.last = self.current;
+                if partial.compressed {
+                    return self.inflate(partial).map(Some);
+                }
                 Ok(Some(match partial.utf8 {
                     Some(v) => {
                         v.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
@@ -339,6 +385,29 @@ impl Decoder {
                 }))
             }
         }
+    }
+
+    /// Inflates a compressed message (RFC 7692 §7.2.2): its output bounded
+    /// by the message limit, so a small bomb is refused with 1009 before
+    /// more than the limit is allocated; invalid data fails with 1007, as
+    /// does text that is not UTF-8 once inflated.
+    fn inflate(&mut self, partial: Partial) -> Result<Message> {
+        let inflater = self.inflater.as_mut().expect("compressed only when negotiated");
+        let mut out = Vec::new();
+        inflater
+            .inflate_message(&partial.payload, &mut out, self.max_message)
+            .map_err(|e| match e.is_too_large() {
+                true => ProtocolError::MessageTooLarge {
+                    len: self.max_message as u64 + 1,
+                    max: self.max_message,
+                },
+                false => ProtocolError::BadCompressedData(e),
+            })?;
+        Ok(if partial.text {
+            Message::Text(String::from_utf8(out).map_err(|_| ProtocolError::InvalidUtf8)?)
+        } else {
+            Message::Binary(out)
+        })
     }
 
     /// Reads more bytes into the buffer, after the unconsumed ones.

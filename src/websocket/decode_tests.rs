@@ -84,7 +84,8 @@ fn fragments_are_joined_and_pings_between_them_come_out_first() {
         WireStats {
             frames: 3,
             header_bytes: 18,
-            payload_bytes: 13
+            payload_bytes: 13,
+            compressed: false,
         }
     );
 }

@@ -13,8 +13,10 @@ use super::close::{Closing, Reaction};
 use super::config::Role;
 use super::encode::Encoder;
 use super::error::{Error, Result};
+use super::extension::{Compression, DeflateParams};
 use super::frame::{FrameHeader, OpCode};
 use super::message::{CloseFrame, Message};
+use crate::deflate::{DeflateConfig, Deflater};
 
 #[derive(Debug)]
 pub(super) struct WriteSide {
@@ -24,6 +26,46 @@ pub(super) struct WriteSide {
     /// The end of a frame that an [`EncodedWriter`] write cut short: it is
     /// written before anything else, so frames never interleave.
     pub(super) unfinished: Vec<u8>,
+    /// With permessage-deflate: how outgoing messages are compressed.
+    pub(super) deflate: Option<Outgoing>,
+    /// The last data message sent: its length, and its payload on the wire.
+    last_sent: SentSizes,
+}
+
+/// Sizes of the last data message sent (see [`Writer::last_sent`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SentSizes {
+    /// Bytes of the message as the application gave it.
+    pub message_bytes: usize,
+    /// Bytes of frame payload on the wire: fewer if it was compressed.
+    pub payload_bytes: usize,
+    /// Whether it was sent compressed (RSV1 set).
+    pub compressed: bool,
+}
+
+/// The compressing side of permessage-deflate (RFC 7692 §7.2.1).
+#[derive(Debug)]
+pub(super) struct Outgoing {
+    pub(super) deflater: Deflater,
+    threshold: usize,
+    /// The last compressed message; let go when large, like the encoder's.
+    buf: Vec<u8>,
+}
+
+impl Outgoing {
+    /// The compressor for our direction of the connection, as negotiated.
+    fn new(role: Role, params: &DeflateParams, options: &Compression) -> Outgoing {
+        let we_are_server = role == Role::Server;
+        Outgoing {
+            deflater: Deflater::new(DeflateConfig {
+                window_bits: params.max_window_bits(we_are_server),
+                level: options.level,
+                context_takeover: !params.no_context_takeover(we_are_server),
+            }),
+            threshold: options.threshold,
+            buf: Vec::new(),
+        }
+    }
 }
 
 impl WriteSide {
@@ -79,11 +121,13 @@ pub struct Writer {
     /// The socket, reachable outside the mutex, so [`Writer::abort`] works
     /// even while another thread is blocked writing.
     socket: Arc<TcpStream>,
+    /// What permessage-deflate negotiated, if anything.
+    deflate: Option<DeflateParams>,
 }
 
 impl Writer {
     /// The sending side of a fresh connection on `stream`.
-    pub(super) fn new(stream: &Arc<TcpStream>, role: Role) -> Writer {
+    pub(super) fn new(stream: &Arc<TcpStream>, role: Role, deflate: Option<(&DeflateParams, &Compression)>) -> Writer {
         Writer {
             socket: Arc::clone(stream),
             side: Arc::new(Mutex::new(WriteSide {
@@ -91,9 +135,70 @@ impl Writer {
                 encoder: Encoder::new(role),
                 closing: Closing::new(role),
                 unfinished: Vec::new(),
+                deflate: deflate.map(|(params, options)| Outgoing::new(role, params, options)),
+                last_sent: SentSizes::default(),
             })),
             role,
+            deflate: deflate.map(|(params, _)| *params),
         }
+    }
+
+    /// The permessage-deflate parameters this connection agreed on, if it
+    /// did (RFC 7692 §7.1).
+    pub fn compression(&self) -> Option<DeflateParams> {
+        self.deflate
+    }
+
+    /// Sizes of the last data message sent by [`Writer::send`],
+    /// [`Writer::send_text`] or [`Writer::send_binary`].
+    pub fn last_sent(&self) -> SentSizes {
+        self.lock().last_sent
+    }
+
+    /// Bytes the compressor keeps between messages (its window and tables,
+    /// with context takeover; nothing without).
+    pub fn deflater_memory(&self) -> usize {
+        self.lock()
+            .deflate
+            .as_ref()
+            .map_or(0, |d| d.deflater.memory() + d.buf.capacity())
+    }
+
+    /// Sends one whole data message, compressed if the extension is on and
+    /// the message is not below the threshold.
+    fn send_data(&self, opcode: OpCode, payload: &[u8]) -> Result<()> {
+        let mut side = self.lock();
+        side.closing.check_send()?;
+        side.finish_frame()?;
+        let side = &mut *side;
+        let result = match side.deflate.as_mut() {
+            Some(out) if payload.len() >= out.threshold => {
+                out.buf.clear();
+                out.deflater.compress_message(payload, &mut out.buf);
+                side.last_sent = SentSizes {
+                    message_bytes: payload.len(),
+                    payload_bytes: out.buf.len(),
+                    compressed: true,
+                };
+                let result = side
+                    .encoder
+                    .compressed_frame(opcode, &out.buf)
+                    .write_to(&mut &*side.stream);
+                if out.buf.capacity() > 256 * 1024 {
+                    out.buf = Vec::new();
+                }
+                result
+            }
+            _ => {
+                side.last_sent = SentSizes {
+                    message_bytes: payload.len(),
+                    payload_bytes: payload.len(),
+                    compressed: false,
+                };
+                side.encoder.frame(true, opcode, payload).write_to(&mut &*side.stream)
+            }
+        };
+        side.after_write(result)
     }
 
     pub(super) fn lock(&self) -> MutexGuard<'_, WriteSide> {
@@ -106,6 +211,11 @@ impl Writer {
     /// handshake; after it, sending anything fails with
     /// [`Error::AlreadyClosing`].
     pub fn send(&self, message: Message) -> Result<()> {
+        match &message {
+            Message::Text(text) => return self.send_data(OpCode::Text, text.as_bytes()),
+            Message::Binary(data) => return self.send_data(OpCode::Binary, data),
+            _ => {}
+        }
         let mut side = self.lock();
         side.closing.check_send()?;
         side.finish_frame()?;
@@ -124,12 +234,12 @@ impl Writer {
 
     /// Sends a text message.
     pub fn send_text(&self, text: &str) -> Result<()> {
-        self.send_frame(true, OpCode::Text, text.as_bytes())
+        self.send_data(OpCode::Text, text.as_bytes())
     }
 
     /// Sends a binary message.
     pub fn send_binary(&self, data: &[u8]) -> Result<()> {
-        self.send_frame(true, OpCode::Binary, data)
+        self.send_data(OpCode::Binary, data)
     }
 
     /// Sends a ping (payload at most 125 bytes).
