@@ -142,3 +142,212 @@ fn the_client_accepts_what_it_offered_and_fails_on_anything_else() {
         assert!(check_response(&head, &strict).is_err(), "{bad}");
     }
 }
+
+mod sockets {
+    use std::net::TcpListener;
+    use std::thread;
+
+    use super::support::{echo_server, Raw, WAIT};
+    use wirelab::deflate::{DeflateConfig, Deflater};
+    use wirelab::server::ServerConfig;
+    use wirelab::websocket::frame::{OpCode, RSV1};
+    use wirelab::websocket::{self, AcceptConfig, ClientConfig, CloseCode, Compression, Message};
+
+    /// Text that compresses like chat or JSON does.
+    fn text_of(len: usize) -> String {
+        let unit = "{\"nick\":\"ada\",\"text\":\"hello, compressed world\",\"seq\":12345}\n";
+        unit.repeat(len / unit.len() + 1)[..len].to_string()
+    }
+
+    fn pseudo_random(len: usize) -> Vec<u8> {
+        let mut x = 0x2545_f491_u32;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn messages_from_0_bytes_to_4_mib_survive_compression_both_ways() {
+        let server = echo_server(ServerConfig::default());
+        let mut ws = websocket::connect(&format!("ws://{}/", server.local_addr())).unwrap();
+        ws.set_read_timeout(Some(WAIT)).unwrap();
+        let params = ws.compression().expect("both ends offer and accept it by default");
+        assert!(params.server_no_context_takeover, "{params}");
+        for len in [0, 1, 63, 64, 1000, 70_000, 1 << 20, 4 << 20] {
+            let text = text_of(len);
+            ws.send(Message::text(text.clone())).unwrap();
+            assert_eq!(ws.read().unwrap(), Message::text(text), "text of {len}");
+            let wire = ws.writer().last_sent();
+            assert_eq!(wire.compressed, len >= 64, "{len}: {wire:?}");
+            if len >= 1000 {
+                assert!(wire.payload_bytes * 5 < len, "{len}: {wire:?}");
+            }
+            let binary = pseudo_random(len);
+            ws.send(Message::binary(binary.clone())).unwrap();
+            assert_eq!(ws.read().unwrap(), Message::binary(binary), "binary of {len}");
+        }
+        // What the echo sent back was compressed too.
+        ws.send(Message::text(text_of(10_000))).unwrap();
+        ws.read().unwrap();
+        let wire = ws.last_message_wire();
+        assert!(wire.compressed && wire.payload_bytes < 1000, "{wire:?}");
+    }
+
+    #[test]
+    fn either_side_can_turn_it_off() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = thread::spawn(move || {
+            let config = AcceptConfig {
+                compression: Compression::OFF,
+                ..AcceptConfig::default()
+            };
+            let ws = websocket::accept_with(listener.accept().unwrap().0, &config).unwrap();
+            ws.compression()
+        });
+        let ws = websocket::connect(&format!("ws://{addr}/")).unwrap();
+        assert_eq!(ws.compression(), None);
+        assert_eq!(server.join().unwrap(), None);
+        // A client that offers nothing gets nothing from a willing server.
+        let server = echo_server(ServerConfig::default());
+        let config = ClientConfig {
+            compression: Compression::OFF,
+            ..ClientConfig::default()
+        };
+        let mut ws = websocket::connect_with(&format!("ws://{}/", server.local_addr()), &config).unwrap();
+        ws.set_read_timeout(Some(WAIT)).unwrap();
+        assert_eq!(ws.compression(), None);
+        ws.send(Message::text(text_of(5000))).unwrap();
+        assert_eq!(ws.read().unwrap(), Message::text(text_of(5000)));
+        assert!(!ws.writer().last_sent().compressed);
+    }
+
+    fn compressed(data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        Deflater::new(DeflateConfig {
+            context_takeover: false,
+            ..DeflateConfig::default()
+        })
+        .compress_message(data, &mut out);
+        out
+    }
+
+    fn negotiated_raw(addr: std::net::SocketAddr) -> Raw {
+        let (raw, answer) = Raw::connect_offering(addr, Some("permessage-deflate; client_max_window_bits"));
+        assert!(answer.unwrap().starts_with("permessage-deflate"));
+        raw
+    }
+
+    #[test]
+    fn rsv1_is_allowed_only_on_the_first_frame_of_a_data_message() {
+        let server = echo_server(ServerConfig::default());
+        let addr = server.local_addr();
+        // Without the extension, RSV1 is a protocol error.
+        let mut raw = Raw::connect(addr);
+        raw.send_rsv(true, RSV1, OpCode::Text, &compressed(b"hello"));
+        assert_eq!(raw.recv_close_code(), CloseCode::PROTOCOL_ERROR.0);
+        // With it: a compressed message in two fragments is echoed.
+        let mut raw = negotiated_raw(addr);
+        let data = compressed(b"hello hello hello hello hello");
+        raw.send_rsv(false, RSV1, OpCode::Text, &data[..3]);
+        raw.send_rsv(true, 0, OpCode::Continuation, &data[3..]);
+        assert_eq!(raw.recv().0, OpCode::Text);
+        // RSV1 on a continuation frame, or on a ping: 1002.
+        raw.send_rsv(false, RSV1, OpCode::Text, &data[..3]);
+        raw.send_rsv(true, RSV1, OpCode::Continuation, &data[3..]);
+        assert_eq!(raw.recv_close_code(), CloseCode::PROTOCOL_ERROR.0);
+        let mut raw = negotiated_raw(addr);
+        raw.send_rsv(true, RSV1, OpCode::Ping, b"");
+        assert_eq!(raw.recv_close_code(), CloseCode::PROTOCOL_ERROR.0);
+        // Invalid DEFLATE data, and invalid UTF-8 once inflated: 1007.
+        let mut raw = negotiated_raw(addr);
+        raw.send_rsv(true, RSV1, OpCode::Binary, &[0xff, 0xff, 0xff]);
+        assert_eq!(raw.recv_close_code(), CloseCode::INVALID_PAYLOAD.0);
+        let mut raw = negotiated_raw(addr);
+        raw.send_rsv(true, RSV1, OpCode::Text, &compressed(b"ok \xff not UTF-8"));
+        assert_eq!(raw.recv_close_code(), CloseCode::INVALID_PAYLOAD.0);
+    }
+
+    #[test]
+    fn a_compression_bomb_is_refused_with_1009_at_the_message_limit() {
+        // 16 MiB of zeros compress to about 16 KiB; the limit is 1 MiB.
+        let bomb = compressed(&vec![0u8; 16 << 20]);
+        assert!(bomb.len() < 32 * 1024, "{}", bomb.len());
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = thread::spawn(move || {
+            let config = AcceptConfig::with_max_message(1 << 20);
+            let mut ws = websocket::accept_with(listener.accept().unwrap().0, &config).unwrap();
+            ws.set_read_timeout(Some(WAIT)).unwrap();
+            ws.read()
+        });
+        let mut raw = negotiated_raw(addr);
+        raw.send_rsv(true, RSV1, OpCode::Binary, &bomb);
+        assert_eq!(raw.recv_close_code(), CloseCode::TOO_BIG.0);
+        let err = server.join().unwrap().unwrap_err();
+        assert!(err.to_string().contains("limit"), "{err}");
+    }
+
+    #[test]
+    fn context_takeover_makes_repeated_messages_smaller_on_the_wire() {
+        let sizes = |takeover: bool| {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = thread::spawn(move || {
+                let config = AcceptConfig {
+                    compression: Compression {
+                        server_context_takeover: takeover,
+                        ..Compression::SERVER
+                    },
+                    ..AcceptConfig::default()
+                };
+                let ws = websocket::accept_with(listener.accept().unwrap().0, &config).unwrap();
+                let mut sizes = Vec::new();
+                for _ in 0..3 {
+                    ws.writer().send_text(&text_of(300)).unwrap();
+                    sizes.push(ws.writer().last_sent().payload_bytes);
+                }
+                sizes
+            });
+            let mut ws = websocket::connect(&format!("ws://{addr}/")).unwrap();
+            ws.set_read_timeout(Some(WAIT)).unwrap();
+            for _ in 0..3 {
+                assert_eq!(ws.read().unwrap(), Message::text(text_of(300)));
+            }
+            server.join().unwrap()
+        };
+        let kept = sizes(true);
+        let reset = sizes(false);
+        assert_eq!(reset[0], reset[2], "{reset:?}");
+        assert!(kept[1] * 3 < reset[1], "kept {kept:?}, reset {reset:?}");
+    }
+
+    #[test]
+    fn messages_below_the_threshold_go_uncompressed() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = thread::spawn(move || {
+            let config = AcceptConfig {
+                compression: Compression {
+                    threshold: 1000,
+                    ..Compression::SERVER
+                },
+                ..AcceptConfig::default()
+            };
+            let ws = websocket::accept_with(listener.accept().unwrap().0, &config).unwrap();
+            ws.writer().send_text(&text_of(999)).unwrap();
+            ws.writer().send_text(&text_of(1000)).unwrap();
+        });
+        let mut raw = negotiated_raw(addr);
+        let (op, payload) = raw.recv();
+        assert_eq!((op, payload.len()), (OpCode::Text, 999));
+        let (op, payload) = raw.recv();
+        assert!(op == OpCode::Text && payload.len() < 200, "{}", payload.len());
+        server.join().unwrap();
+    }
+}

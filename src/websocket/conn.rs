@@ -313,6 +313,12 @@ impl WebSocket {
         self.peer
     }
 
+    /// What the last data message read cost on the wire; see
+    /// [`Reader::last_message_wire`].
+    pub fn last_message_wire(&self) -> WireStats {
+        self.reader.last_message_wire()
+    }
+
     /// The permessage-deflate parameters agreed in the handshake, if the
     /// extension is in use (RFC 7692 §7.1).
     pub fn compression(&self) -> Option<DeflateParams> {
