@@ -228,14 +228,23 @@ impl Decoder {
             rsv: if compressed { header.rsv & !RSV1 } else { header.rsv },
             ..header
         };
-        checked.check(self.role, self.max_frame)?;
+        // Compressed data may be a little longer than what it inflates to
+        // (incompressible input): its frames get that much slack, while
+        // the inflated message is held to the limit itself.
+        let in_compressed = compressed || self.message.as_ref().is_some_and(|m| m.compressed);
+        let slack = |limit: usize| match in_compressed {
+            true => limit.saturating_add(limit / 32 + 1024),
+            false => limit,
+        };
+        checked.check(self.role, slack(self.max_frame))?;
+        let max_message = slack(self.max_message);
         match header.opcode {
             OpCode::Continuation => {
                 let Some(partial) = &mut self.message else {
                     return Err(ProtocolError::UnexpectedContinuation.into());
                 };
                 let total = partial.payload.len() as u64 + header.payload_len;
-                if total > self.max_message as u64 {
+                if total > max_message as u64 {
                     return Err(ProtocolError::MessageTooLarge {
                         len: total,
                         max: self.max_message,
@@ -247,7 +256,7 @@ impl Decoder {
                 if self.message.is_some() {
                     return Err(ProtocolError::ExpectedContinuation.into());
                 }
-                if header.payload_len > self.max_message as u64 {
+                if header.payload_len > max_message as u64 {
                     return Err(ProtocolError::MessageTooLarge {
                         len: header.payload_len,
                         max: self.max_message,
