@@ -53,6 +53,9 @@ pub(super) struct Outgoing {
 }
 
 impl Outgoing {
+    /// A compressed-message buffer larger than this is let go once sent.
+    const KEEP_CAPACITY: usize = 4 * 1024;
+
     /// The compressor for our direction of the connection, as negotiated.
     fn new(role: Role, params: &DeflateParams, options: &Compression) -> Outgoing {
         let we_are_server = role == Role::Server;
@@ -184,7 +187,8 @@ impl Writer {
                     .encoder
                     .compressed_frame(opcode, &out.buf)
                     .write_to(&mut &*side.stream);
-                if out.buf.capacity() > 256 * 1024 {
+                // An idle connection keeps at most a small message's buffer.
+                if out.buf.capacity() > Outgoing::KEEP_CAPACITY {
                     out.buf = Vec::new();
                 }
                 result
