@@ -351,3 +351,60 @@ mod sockets {
         server.join().unwrap();
     }
 }
+
+mod memory {
+    use std::net::TcpListener;
+    use std::thread;
+
+    use super::support::WAIT;
+    use wirelab::websocket::{self, ClientConfig, Compression, Message};
+
+    /// What an idle server connection keeps for compression after a chat
+    /// session, for a browser's offer and for an offer without
+    /// `client_max_window_bits`.
+    fn idle_server_memory(client: Compression) -> usize {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = thread::spawn(move || {
+            let mut ws = websocket::accept(listener.accept().unwrap().0).unwrap();
+            ws.set_read_timeout(Some(WAIT)).unwrap();
+            for _ in 0..200 {
+                let m = ws.read().unwrap();
+                ws.send(m).unwrap();
+            }
+            assert!(ws.compression().is_some());
+            ws.compression_memory()
+        });
+        let config = ClientConfig {
+            compression: client,
+            ..ClientConfig::default()
+        };
+        let mut ws = websocket::connect_with(&format!("ws://{addr}/"), &config).unwrap();
+        ws.set_read_timeout(Some(WAIT)).unwrap();
+        for i in 0..200 {
+            // Chat-like messages, and now and then a large one.
+            let text = match i % 50 {
+                0 => format!("{{\"nick\":\"ada\",\"text\":\"{}\"}}", "long line ".repeat(10_000)),
+                _ => format!("{{\"nick\":\"ada\",\"seq\":{i},\"text\":\"hello everyone\"}}"),
+            };
+            ws.send(Message::text(text.clone())).unwrap();
+            assert_eq!(ws.read().unwrap(), Message::text(text));
+        }
+        server.join().unwrap()
+    }
+
+    #[test]
+    fn an_idle_server_connection_keeps_a_4_kib_window_at_most_for_compression() {
+        // Browsers offer client_max_window_bits: the server answers 12 bits
+        // and keeps the client's last 4 KiB; its own messages keep nothing.
+        // (plus the buffer of the last small compressed message).
+        let browser_like = idle_server_memory(Compression::CLIENT);
+        assert!((4096..=8192).contains(&browser_like), "{browser_like}");
+        // A client that keeps no context leaves the server no window to keep.
+        let no_context = idle_server_memory(Compression {
+            client_context_takeover: false,
+            ..Compression::CLIENT
+        });
+        assert!(no_context < 4096, "{no_context}");
+    }
+}

@@ -319,6 +319,13 @@ impl WebSocket {
         self.reader.last_message_wire()
     }
 
+    /// Bytes permessage-deflate keeps between messages on this connection:
+    /// the decompressor's window ([`Reader::inflater_memory`]) and the
+    /// compressor's state ([`Writer::deflater_memory`]).
+    pub fn compression_memory(&self) -> usize {
+        self.reader.inflater_memory() + self.writer.deflater_memory()
+    }
+
     /// The permessage-deflate parameters agreed in the handshake, if the
     /// extension is in use (RFC 7692 §7.1).
     pub fn compression(&self) -> Option<DeflateParams> {
