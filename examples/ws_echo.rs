@@ -8,12 +8,15 @@
 //! which reads the HTTP Upgrade request from the raw socket, answers
 //! `101 Switching Protocols`, then echoes every text and binary message
 //! back until the client closes. Pings are answered by the library.
+//! permessage-deflate is accepted when a client offers it (every browser
+//! does): messages of 64 bytes and more go back compressed.
 //! `RUST_LOG=trace` prints every frame's fields. Runs until Ctrl-C.
 //!
 //! Try it: `cargo run --example ws_client ws://127.0.0.1:9001`, or from a
 //! browser's console: `ws = new WebSocket("ws://127.0.0.1:9001");
 //! ws.onmessage = e => console.log(e.data); ws.send("hi")`.
 
+use wirelab::deflate::Level;
 use wirelab::limits::ServerBudget;
 use wirelab::server::Server;
 use wirelab::websocket::{self, CloseCode, CloseFrame, Error, Message};
@@ -40,7 +43,11 @@ fn main() {
 
     // A connection silent this long is closed with 1001 (going away).
     let idle = budget.message_timeout;
-    let options = budget.accept_config();
+    let mut options = budget.accept_config();
+    // permessage-deflate (RFC 7692) with the server's defaults, but the
+    // fastest level: an echo server under conformance test sends back
+    // hundreds of megabytes, and effort buys little on that data.
+    options.compression.level = Level::FASTEST;
     server.run(move |stream, info| {
         let mut ws = match websocket::accept_with(stream, &options) {
             Ok(ws) => ws,

@@ -16,8 +16,14 @@ use wirelab::websocket::{self, Message, WebSocket};
 
 const WAIT: Duration = Duration::from_secs(10);
 
+/// A client without permessage-deflate: these tests count bytes on the
+/// wire and fill socket buffers, which compressed repetitive text would not.
 fn client(url: &str) -> WebSocket {
-    let ws = websocket::connect(url).unwrap();
+    let config = websocket::ClientConfig {
+        compression: websocket::Compression::OFF,
+        ..Default::default()
+    };
+    let ws = websocket::connect_with(url, &config).unwrap();
     ws.set_read_timeout(Some(WAIT)).unwrap();
     ws
 }

@@ -200,6 +200,8 @@ fn a_write_the_server_never_reads_fails_with_write_timeout_not_a_read_timeout() 
     });
     let config = websocket::ClientConfig {
         write_timeout: Some(Duration::from_millis(200)),
+        // Zeros compress a thousandfold: the wire must carry all 32 MiB.
+        compression: websocket::Compression::OFF,
         ..Default::default()
     };
     let mut ws = websocket::connect_with(&format!("ws://{}/", server.local_addr()), &config).unwrap();

@@ -3,8 +3,9 @@
 //   node .ci/browser/interop-ws.mjs ws://127.0.0.1:PORT/
 //
 // Autobahn checks the server against the RFC; this checks it against a
-// WebSocket implementation people actually use, with its default options
-// (it offers permessage-deflate, which ws_echo declines). Each check runs
+// WebSocket implementation people actually use, with its default options:
+// it offers permessage-deflate (RFC 7692), which ws_echo accepts, so every
+// message of 1 KiB or more goes compressed both ways. Each check runs
 // on its own connection with a deadline; the last line is
 // "interop-ws: N passed, M failed" and the exit status is 1 if any failed.
 
@@ -27,9 +28,9 @@ function withDeadline(promise, what) {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-function open(protocols) {
+function open(protocols, options = { perMessageDeflate: true }) {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, protocols);
+    const ws = new WebSocket(url, protocols, options);
     ws.once('open', () => resolve(ws));
     ws.once('error', reject);
     ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode} instead of 101`)));
@@ -116,9 +117,37 @@ const checks = {
     assert(code === 4001, `server answered ${code}`);
   },
 
-  async 'permessage-deflate offered by the client is declined'() {
+  async 'permessage-deflate offered by the client is accepted'() {
     const ws = await open();
+    assert(ws.extensions.startsWith('permessage-deflate'), `extensions ${JSON.stringify(ws.extensions)}`);
+    ws.close(1000);
+    await closed(ws);
+  },
+
+  async 'compressed text and binary messages of 0 B to 4 MiB come back unchanged'() {
+    const ws = await open();
+    assert(ws.extensions.startsWith('permessage-deflate'), 'not negotiated');
+    const unit = '{"nick":"ada","text":"hello, compressed world","seq":12345}\n';
+    for (const n of [0, 1, 125, 126, 1024, 65535, 65536, 1 << 20, 4 << 20]) {
+      const text = unit.repeat(Math.ceil(n / unit.length) + 1).slice(0, n);
+      ws.send(text);
+      const got = await nextMessage(ws);
+      assert(!got.isBinary && got.data.toString('utf8') === text, `text message of ${n} bytes differs`);
+      const bytes = crypto.randomBytes(n);
+      ws.send(bytes);
+      const back = await nextMessage(ws);
+      assert(back.isBinary && back.data.equals(bytes), `binary message of ${n} bytes differs`);
+    }
+    ws.close(1000);
+    await closed(ws);
+  },
+
+  async 'without the offer, messages go uncompressed'() {
+    const ws = await open(undefined, { perMessageDeflate: false });
     assert(ws.extensions === '', `extensions ${JSON.stringify(ws.extensions)}`);
+    ws.send('x'.repeat(10000));
+    const got = await nextMessage(ws);
+    assert(got.data.length === 10000, 'echo differs');
     ws.close(1000);
     await closed(ws);
   },

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use super::config::{Config, Role};
 use super::conn::WebSocket;
 use super::error::{Error, Result};
+use super::extension::{self, Compression};
 use super::handshake::{self, HandshakeError};
 use crate::http::{read_response_head, Limits};
 use crate::socket::DeadlineStream;
@@ -36,6 +37,9 @@ pub struct ClientConfig {
     /// closes the connection; without it, a pong or a message to such a
     /// server would block its thread, and every other writer, for good.
     pub write_timeout: Option<Duration>,
+    /// permessage-deflate (RFC 7692): offered by default, as browsers do
+    /// ([`Compression::CLIENT`]); [`Compression::OFF`] offers nothing.
+    pub compression: Compression,
 }
 
 impl Default for ClientConfig {
@@ -46,6 +50,7 @@ impl Default for ClientConfig {
             origin: None,
             handshake_timeout: Duration::from_secs(10),
             write_timeout: Some(crate::server::DEFAULT_IO_TIMEOUT),
+            compression: Compression::CLIENT,
         }
     }
 }
@@ -171,26 +176,39 @@ pub fn client_handshake(mut stream: TcpStream, url: &WsUrl, config: &ClientConfi
     stream.set_read_timeout(Some(config.handshake_timeout))?;
     stream.set_write_timeout(Some(config.handshake_timeout))?;
     let key = handshake::generate_key();
-    let request = handshake::client_request(
+    let mut request = handshake::client_request(
         &url.host_header(),
         &url.resource,
         &key,
         &config.protocols,
         config.origin.as_deref(),
     );
+    if let Some(offer) = config.compression.offer() {
+        request = extension::with_extension_header(request, &offer);
+    }
     stream.write_all(&request)?;
 
     let mut timed = DeadlineStream::new(stream);
     timed.set_limits(Some(Instant::now() + config.handshake_timeout), None);
     let mut reader = BufReader::new(timed);
     let head = read_response_head(&mut reader, &Limits::default()).map_err(HandshakeError::BadResponse)?;
-    let protocol = handshake::check_response(&head, &key, &config.protocols)?;
+    let protocol = handshake::check_upgrade(&head, &key, &config.protocols)?;
+    // §9.1, RFC 7692 §7.1: fail on any extension or parameter not offered.
+    let deflate =
+        extension::check_response(&head, &config.compression).map_err(HandshakeError::UnrequestedExtension)?;
     let leftover = reader.buffer().to_vec();
     let stream = reader.into_inner().into_inner();
     stream.set_read_timeout(None)?;
     stream.set_write_timeout(config.write_timeout)?;
     log::debug!("connected to ws://{}{}", url.host_header(), url.resource);
-    WebSocket::from_upgraded(stream, Role::Client, &config.connection, &leftover, protocol)
+    WebSocket::from_negotiated(
+        stream,
+        Role::Client,
+        &config.connection,
+        &leftover,
+        protocol,
+        deflate.as_ref().map(|p| (p, &config.compression)),
+    )
 }
 
 #[cfg(test)]

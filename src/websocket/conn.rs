@@ -19,206 +19,23 @@
 //! before failing the connection (§7.1.7). It writes through the same
 //! mutex, so those frames never interleave with the application's: each
 //! frame is written whole under the lock, header and payload in one vectored
-//! write ([`super::encode::EncodedFrame::write_to`]).
+//! write ([`super::encode::EncodedFrame::write_to`]). The sending half lives
+//! in [`super::writer`].
 
-use std::io::{ErrorKind, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::close::{Closing, Reaction, TcpEnd};
+use super::close::TcpEnd;
 use super::config::{Config, Role};
 use super::decode::{Decoder, WireStats};
-use super::encode::Encoder;
 use super::error::{Error, Result};
-use super::frame::{FrameHeader, OpCode};
+use super::extension::{Compression, DeflateParams};
+use super::frame::OpCode;
 use super::message::{CloseFrame, Message};
+pub(crate) use super::writer::trace_encoded;
+pub use super::writer::{EncodedWriter, Writer};
 use crate::socket::{drain, linger_close, time_left, ReadBy};
-
-#[derive(Debug)]
-struct WriteSide {
-    stream: Arc<TcpStream>,
-    encoder: Encoder,
-    closing: Closing,
-    /// The end of a frame that an [`EncodedWriter`] write cut short: it is
-    /// written before anything else, so frames never interleave.
-    unfinished: Vec<u8>,
-}
-
-impl WriteSide {
-    fn write_frame(&mut self, fin: bool, opcode: OpCode, payload: &[u8]) -> Result<()> {
-        self.finish_frame()?;
-        let result = self.encoder.frame(fin, opcode, payload).write_to(&mut &*self.stream);
-        self.after_write(result)
-    }
-
-    fn after_write(&mut self, result: std::io::Result<()>) -> Result<()> {
-        // An idle connection must not keep the buffer of its largest message.
-        self.encoder.shrink();
-        if let Err(e) = result {
-            // Part of a frame may have left: the stream can no longer be
-            // trusted to be at a frame boundary. Give up on the connection.
-            self.closing.broken();
-            let _ = self.stream.shutdown(Shutdown::Both);
-            // A write timeout must not look like a read timeout, which
-            // callers treat as "still connected, read again".
-            return Err(match e.kind() {
-                ErrorKind::WouldBlock | ErrorKind::TimedOut => Error::WriteTimeout,
-                _ => Error::Io(e),
-            });
-        }
-        Ok(())
-    }
-
-    /// Writes the end of a frame cut short by an [`EncodedWriter`], if
-    /// any, so that the next frame starts where the peer expects a header.
-    fn finish_frame(&mut self) -> Result<()> {
-        if self.unfinished.is_empty() {
-            return Ok(());
-        }
-        let rest = std::mem::take(&mut self.unfinished);
-        let result = (&*self.stream).write_all(&rest);
-        self.after_write(result)
-    }
-
-    /// Writes the close frame a [`Reaction`] calls for, if any.
-    fn send_close(&mut self, reaction: &Reaction) {
-        if let Some(payload) = &reaction.send {
-            let _ = self.write_frame(true, OpCode::Close, payload);
-        }
-    }
-}
-
-/// The sending half. Cheap to clone; every clone sends on the same
-/// connection, one whole frame at a time.
-#[derive(Clone, Debug)]
-pub struct Writer {
-    side: Arc<Mutex<WriteSide>>,
-    role: Role,
-    /// The socket, reachable outside the mutex, so [`Writer::abort`] works
-    /// even while another thread is blocked writing.
-    socket: Arc<TcpStream>,
-}
-
-impl Writer {
-    fn lock(&self) -> MutexGuard<'_, WriteSide> {
-        // A panic while holding the lock cannot leave a half-written frame
-        // in our state (the bytes are in the kernel or not): recover.
-        self.side.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Sends a message as one frame. A `Message::Close` starts the closing
-    /// handshake; after it, sending anything fails with
-    /// [`Error::AlreadyClosing`].
-    pub fn send(&self, message: Message) -> Result<()> {
-        let mut side = self.lock();
-        side.closing.check_send()?;
-        side.finish_frame()?;
-        let side = &mut *side;
-        let result = side.encoder.message(&message)?.write_to(&mut &*side.stream);
-        side.after_write(result)?;
-        if let Message::Close(frame) = &message {
-            log::debug!(
-                "close sent: {}",
-                frame.as_ref().map_or("(no code)".to_string(), |f| f.to_string())
-            );
-            side.closing.sent_close();
-        }
-        Ok(())
-    }
-
-    /// Sends a text message.
-    pub fn send_text(&self, text: &str) -> Result<()> {
-        self.send_frame(true, OpCode::Text, text.as_bytes())
-    }
-
-    /// Sends a binary message.
-    pub fn send_binary(&self, data: &[u8]) -> Result<()> {
-        self.send_frame(true, OpCode::Binary, data)
-    }
-
-    /// Sends a ping (payload at most 125 bytes).
-    pub fn ping(&self, payload: &[u8]) -> Result<()> {
-        self.send(Message::Ping(payload.to_vec()))
-    }
-
-    /// Starts the closing handshake (§7.1.2). Keep reading afterwards: the
-    /// peer's close frame arrives through the reader, which then ends.
-    pub fn close(&self, frame: Option<CloseFrame>) -> Result<()> {
-        self.send(Message::Close(frame))
-    }
-
-    /// Sends one frame of a data message: a way to send a message in
-    /// fragments (`Text`/`Binary` with `fin = false`, then `Continuation`
-    /// frames, the last with `fin = true`). The caller keeps the order
-    /// right; the peer fails the connection if it is wrong.
-    pub fn send_frame(&self, fin: bool, opcode: OpCode, payload: &[u8]) -> Result<()> {
-        if opcode.is_control() {
-            return Err(Error::InvalidMessage(
-                "send_frame is for data frames; use send for control frames",
-            ));
-        }
-        let mut side = self.lock();
-        side.closing.check_send()?;
-        side.write_frame(fin, opcode, payload)
-    }
-
-    /// Sends bytes that already form complete, valid, unmasked frames, such
-    /// as a broadcast frame encoded once for many subscribers
-    /// ([`super::frame::server_frame`]). Servers only: a client must mask
-    /// every frame with a fresh key.
-    pub fn send_encoded(&self, frames: &[u8]) -> Result<()> {
-        if self.role != Role::Server {
-            return Err(Error::InvalidMessage("pre-encoded frames are unmasked: servers only"));
-        }
-        let mut side = self.lock();
-        side.closing.check_send()?;
-        side.finish_frame()?;
-        if log::log_enabled!(log::Level::Trace) {
-            trace_encoded(frames);
-        }
-        let result = (&*side.stream).write_all(frames);
-        side.after_write(result)
-    }
-
-    /// Whether the connection can still send messages.
-    pub fn is_open(&self) -> bool {
-        self.lock().closing.is_open()
-    }
-
-    /// Sets the socket's write timeout. A write that times out closes the
-    /// connection (a frame may have been cut).
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> Result<()> {
-        Ok(self.lock().stream.set_write_timeout(timeout)?)
-    }
-
-    /// Shuts the TCP connection down in both directions without a closing
-    /// handshake: a blocked `read` or `write` on either half returns at
-    /// once, with an error. For dropping a peer that does not answer (a dead
-    /// client, a full outbox). Never blocks: it does not wait for the lock
-    /// a stalled write may be holding.
-    pub fn abort(&self) {
-        let _ = self.socket.shutdown(Shutdown::Both);
-        if let Ok(mut side) = self.side.try_lock() {
-            side.closing.broken();
-        }
-    }
-}
-
-/// Logs the header of each frame in a run of pre-encoded frames, as
-/// [`Encoder::frame`] does for the frames it encodes itself.
-pub(crate) fn trace_encoded(mut frames: &[u8]) {
-    while let Ok(Some((header, len))) = FrameHeader::parse(frames) {
-        log::trace!("send {header}");
-        let Some(rest) = usize::try_from(header.payload_len)
-            .ok()
-            .and_then(|payload| frames.get(len + payload..))
-        else {
-            break;
-        };
-        frames = rest;
-    }
-}
 
 /// The receiving half. Reading also answers pings and close frames.
 #[derive(Debug)]
@@ -337,6 +154,13 @@ impl Reader {
         self.decoder.last_message_wire()
     }
 
+    /// Bytes the decompressor keeps between messages: its window of the
+    /// peer's recent output, with context takeover (0 without, or without
+    /// permessage-deflate).
+    pub fn inflater_memory(&self) -> usize {
+        self.decoder.inflater_memory()
+    }
+
     /// Sets the socket's read timeout (the whole socket: both halves).
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> Result<()> {
         Ok(self.stream.set_read_timeout(timeout)?)
@@ -387,23 +211,32 @@ impl WebSocket {
         leftover: &[u8],
         protocol: Option<String>,
     ) -> Result<WebSocket> {
+        WebSocket::from_negotiated(stream, role, config, leftover, protocol, None)
+    }
+
+    /// [`WebSocket::from_upgraded`], with permessage-deflate if the
+    /// handshake agreed on it: the parameters, and our own options (level,
+    /// threshold) for what we send.
+    pub fn from_negotiated(
+        stream: TcpStream,
+        role: Role,
+        config: &Config,
+        leftover: &[u8],
+        protocol: Option<String>,
+        deflate: Option<(&DeflateParams, &Compression)>,
+    ) -> Result<WebSocket> {
         // One file descriptor for both halves (see the module docs).
         let stream = Arc::new(stream);
-        let writer = Writer {
-            socket: Arc::clone(&stream),
-            side: Arc::new(Mutex::new(WriteSide {
-                stream: Arc::clone(&stream),
-                encoder: Encoder::new(role),
-                closing: Closing::new(role),
-                unfinished: Vec::new(),
-            })),
-            role,
-        };
+        let writer = Writer::new(&stream, role, deflate);
+        let mut decoder = Decoder::new(role, config, leftover);
+        if let Some((params, _)) = deflate {
+            decoder.set_deflate(params);
+        }
         let peer = stream.peer_addr().ok();
         Ok(WebSocket {
             reader: Reader {
                 stream,
-                decoder: Decoder::new(role, config, leftover),
+                decoder,
                 writer: writer.clone(),
                 close_timeout: config.close_timeout,
                 done: false,
@@ -480,6 +313,25 @@ impl WebSocket {
         self.peer
     }
 
+    /// What the last data message read cost on the wire; see
+    /// [`Reader::last_message_wire`].
+    pub fn last_message_wire(&self) -> WireStats {
+        self.reader.last_message_wire()
+    }
+
+    /// Bytes permessage-deflate keeps between messages on this connection:
+    /// the decompressor's window ([`Reader::inflater_memory`]) and the
+    /// compressor's state ([`Writer::deflater_memory`]).
+    pub fn compression_memory(&self) -> usize {
+        self.reader.inflater_memory() + self.writer.deflater_memory()
+    }
+
+    /// The permessage-deflate parameters agreed in the handshake, if the
+    /// extension is in use (RFC 7692 §7.1).
+    pub fn compression(&self) -> Option<DeflateParams> {
+        self.writer.compression()
+    }
+
     /// The subprotocol agreed in the handshake, if any.
     pub fn protocol(&self) -> Option<&str> {
         self.protocol.as_deref()
@@ -500,6 +352,7 @@ impl WebSocket {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
     use std::net::TcpListener;
 
     /// A server-side connection and a client-side one on one TCP connection.
@@ -563,110 +416,5 @@ mod tests {
         assert!(took < Duration::from_millis(700), "cut off after {took:?}");
         drop(server);
         trickler.join().unwrap();
-    }
-}
-
-/// Sole use of a server connection's sending side, for code that writes
-/// pre-encoded frames itself and chooses how long each write may wait: the
-/// broadcast hub, which writes the same bytes to many sockets and must not
-/// be held up by any one of them. From [`Writer::encoded`] or
-/// [`Writer::try_encoded`]; while it is held, nothing else is written on
-/// the connection (a pong or a close frame from the reader waits for it).
-///
-/// A write here may stop in the middle of a frame. Whatever the caller
-/// does next, the frame must be finished before any other frame starts:
-/// [`EncodedWriter::keep_unfinished`] hands its end to the connection,
-/// which writes it first, whoever writes next.
-#[derive(Debug)]
-pub struct EncodedWriter<'a> {
-    side: MutexGuard<'a, WriteSide>,
-}
-
-impl Writer {
-    /// Waits for the sending side and takes it; see [`EncodedWriter`].
-    /// Fails if the connection is closing or closed, or is a client's (a
-    /// client must mask every frame with a fresh key).
-    pub fn encoded(&self) -> Result<EncodedWriter<'_>> {
-        self.check_encoded(self.lock())
-    }
-
-    /// Takes the sending side if no other thread is using it right now:
-    /// `Ok(None)` if one is (it may be blocked on a full socket).
-    pub fn try_encoded(&self) -> Result<Option<EncodedWriter<'_>>> {
-        match self.side.try_lock() {
-            Ok(side) => self.check_encoded(side).map(Some),
-            Err(std::sync::TryLockError::Poisoned(p)) => self.check_encoded(p.into_inner()).map(Some),
-            Err(std::sync::TryLockError::WouldBlock) => Ok(None),
-        }
-    }
-
-    fn check_encoded<'a>(&self, side: MutexGuard<'a, WriteSide>) -> Result<EncodedWriter<'a>> {
-        if self.role != Role::Server {
-            return Err(Error::InvalidMessage("pre-encoded frames are unmasked: servers only"));
-        }
-        side.closing.check_send()?;
-        Ok(EncodedWriter { side })
-    }
-}
-
-impl EncodedWriter<'_> {
-    /// One `write` that does not wait: as many bytes of `frames` as the
-    /// socket's send buffer has room for right now, possibly none.
-    ///
-    /// The socket is non-blocking for the duration of the call, and that
-    /// flag belongs to the open socket, shared by both halves: a `read`
-    /// that starts on the reader's thread in that instant returns
-    /// `WouldBlock` at once, which callers treat like a read timeout ("read
-    /// again"; see [`Reader::read`]). Writes cannot see it: they need this
-    /// lock. Returns 0 while the end of an earlier frame is still unwritten.
-    pub fn write_now(&mut self, frames: &[u8]) -> Result<usize> {
-        if !self.side.unfinished.is_empty() {
-            return Ok(0);
-        }
-        let side = &mut *self.side;
-        let result = side.stream.set_nonblocking(true).and_then(|()| {
-            let written = match (&*side.stream).write(frames) {
-                Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(0),
-                other => other,
-            };
-            side.stream.set_nonblocking(false).and(written)
-        });
-        self.result(result)
-    }
-
-    /// One vectored `write`, waiting for room at most the socket's write
-    /// timeout ([`EncodedWriter::set_write_timeout`]). Returns the bytes
-    /// written: 0 if the peer took nothing in that time.
-    pub fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> Result<usize> {
-        let result = match (&*self.side.stream).write_vectored(bufs) {
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Ok(0),
-            other => other,
-        };
-        self.result(result)
-    }
-
-    /// A failed write closes the connection, as every write here does.
-    fn result(&mut self, result: std::io::Result<usize>) -> Result<usize> {
-        let written = *result.as_ref().unwrap_or(&0);
-        self.side.after_write(result.map(drop))?;
-        Ok(written)
-    }
-
-    /// Hands over `rest`, the end of a frame that a write cut short: the
-    /// connection writes it before anything else.
-    pub fn keep_unfinished(&mut self, rest: &[u8]) {
-        self.side.unfinished.extend_from_slice(rest);
-    }
-
-    /// Takes back the end of a cut frame, if any, to write it first.
-    pub fn take_unfinished(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.side.unfinished)
-    }
-
-    /// Sets the socket's write timeout, which bounds
-    /// [`EncodedWriter::write_vectored`] and every later write on this
-    /// connection until it is set again.
-    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
-        Ok(self.side.stream.set_write_timeout(timeout)?)
     }
 }

@@ -17,7 +17,7 @@ use std::io::{self, IoSlice, Write};
 
 use super::config::Role;
 use super::error::{Error, Result};
-use super::frame::{apply_mask, FrameHeader, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
+use super::frame::{apply_mask, FrameHeader, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, RSV1};
 use super::message::{CloseFrame, Message};
 use crate::random::MaskKeys;
 
@@ -133,7 +133,18 @@ impl Encoder {
     /// Encodes one frame: its header, and for a client the masked copy of
     /// the payload. A server's payload is not touched.
     pub fn frame<'a>(&'a mut self, fin: bool, opcode: OpCode, payload: &'a [u8]) -> EncodedFrame<'a> {
-        let header = self.header(fin, opcode, payload.len());
+        self.frame_with_rsv(fin, 0, opcode, payload)
+    }
+
+    /// Encodes a whole message compressed with permessage-deflate as one
+    /// frame: RSV1 set (RFC 7692 §6), `compressed` the DEFLATE data
+    /// without its tail.
+    pub fn compressed_frame<'a>(&'a mut self, opcode: OpCode, compressed: &'a [u8]) -> EncodedFrame<'a> {
+        self.frame_with_rsv(true, RSV1, opcode, compressed)
+    }
+
+    fn frame_with_rsv<'a>(&'a mut self, fin: bool, rsv: u8, opcode: OpCode, payload: &'a [u8]) -> EncodedFrame<'a> {
+        let header = self.header(fin, rsv, opcode, payload.len());
         let payload = match header.mask {
             None => payload,
             Some(key) => {
@@ -179,7 +190,7 @@ impl Encoder {
 
     /// A frame whose payload the encoder owns (a close frame it built).
     fn owned_frame(&mut self, opcode: OpCode, payload: Vec<u8>) -> EncodedFrame<'_> {
-        let header = self.header(true, opcode, payload.len());
+        let header = self.header(true, 0, opcode, payload.len());
         self.buf = payload;
         if let Some(key) = header.mask {
             apply_mask(&mut self.buf, key, 0);
@@ -188,10 +199,10 @@ impl Encoder {
     }
 
     /// The next frame's header, with a fresh masking key for a client.
-    fn header(&mut self, fin: bool, opcode: OpCode, payload_len: usize) -> FrameHeader {
+    fn header(&mut self, fin: bool, rsv: u8, opcode: OpCode, payload_len: usize) -> FrameHeader {
         let header = FrameHeader {
             fin,
-            rsv: 0,
+            rsv,
             opcode,
             mask: self.masks.as_mut().map(MaskKeys::next_key),
             payload_len: payload_len as u64,

@@ -10,6 +10,7 @@ use std::io;
 
 use super::handshake::HandshakeError;
 use super::message::CloseCode;
+use crate::deflate::InflateError;
 
 /// A violation of RFC 6455 by the peer. Each fails the connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +54,9 @@ pub enum ProtocolError {
         /// The configured maximum.
         max: usize,
     },
+    /// A compressed message (permessage-deflate, RFC 7692) whose data is
+    /// not valid DEFLATE: the payload cannot be what the sender meant. 1007.
+    BadCompressedData(InflateError),
     /// A message needed more of the server's budget for unfinished
     /// messages ([`crate::budget::MessageBudget`]) than was left. Not the
     /// peer's fault: 1013, try again later.
@@ -66,7 +70,7 @@ impl ProtocolError {
     /// The close code that reports this violation to the peer.
     pub fn close_code(&self) -> CloseCode {
         match self {
-            ProtocolError::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+            ProtocolError::InvalidUtf8 | ProtocolError::BadCompressedData(_) => CloseCode::INVALID_PAYLOAD,
             ProtocolError::FrameTooLarge { .. } | ProtocolError::MessageTooLarge { .. } => CloseCode::TOO_BIG,
             ProtocolError::BudgetSpent { .. } => CloseCode::TRY_AGAIN_LATER,
             _ => CloseCode::PROTOCOL_ERROR,
@@ -93,6 +97,7 @@ impl fmt::Display for ProtocolError {
             ProtocolError::MessageTooLarge { len, max } => {
                 write!(f, "message of {len}+ bytes exceeds the {max}-byte limit")
             }
+            ProtocolError::BadCompressedData(e) => write!(f, "compressed message that cannot be inflated: {e}"),
             ProtocolError::BudgetSpent { len } => write!(
                 f,
                 "the server's budget for unfinished messages is spent (this one had {len} bytes): try again later"

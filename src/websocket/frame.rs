@@ -314,11 +314,36 @@ pub fn encode_frame(out: &mut Vec<u8>, fin: bool, opcode: OpCode, payload: &[u8]
     }
 }
 
+/// RSV1 in [`FrameHeader::rsv`]: set on the first frame of a message
+/// compressed with permessage-deflate (RFC 7692 §6).
+pub const RSV1: u8 = 0b100;
+
 /// A complete unmasked frame as a new vector: what a server sends. Used to
 /// encode a broadcast frame once and hand the same bytes to every subscriber.
 pub fn server_frame(opcode: OpCode, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     encode_frame(&mut out, true, opcode, payload, None);
+    out
+}
+
+/// A complete unmasked frame of a message compressed with
+/// permessage-deflate: RSV1 set, `compressed` the message's DEFLATE data
+/// without its `00 00 ff ff` tail (RFC 7692 §7.2.1, what
+/// [`crate::deflate::Deflater::compress_message`] writes). Valid only on
+/// connections that negotiated the extension with parameters the data
+/// respects (a window no larger than the peer allows; no reference to
+/// earlier messages, unless this one connection keeps the same context).
+pub fn compressed_server_frame(opcode: OpCode, compressed: &[u8]) -> Vec<u8> {
+    let header = FrameHeader {
+        fin: true,
+        rsv: RSV1,
+        opcode,
+        mask: None,
+        payload_len: compressed.len() as u64,
+    };
+    let mut out = Vec::with_capacity(MAX_HEADER_LEN + compressed.len());
+    header.encode(&mut out);
+    out.extend_from_slice(compressed);
     out
 }
 

@@ -197,8 +197,20 @@ Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: {VERSION}\r\n"
 }
 
 /// Checks the server's answer (§4.1, "the client MUST validate the
-/// server's response"). Returns the selected subprotocol.
+/// server's response") for a client that offered no extension. Returns
+/// the selected subprotocol.
 pub fn check_response(head: &ResponseHead, key: &str, protocols: &[String]) -> Result<Option<String>, HandshakeError> {
+    let protocol = check_upgrade(head, key, protocols)?;
+    // 5. No extension we did not ask for (we ask for none).
+    match head.headers.get("sec-websocket-extensions") {
+        Some(ext) => Err(HandshakeError::UnrequestedExtension(ext.to_string())),
+        None => Ok(protocol),
+    }
+}
+
+/// [`check_response`] but for extensions, which a client that offered some
+/// checks against its offer ([`super::extension::check_response`]).
+pub fn check_upgrade(head: &ResponseHead, key: &str, protocols: &[String]) -> Result<Option<String>, HandshakeError> {
     // 1. "If the status code received from the server is not 101, the client
     //    handles the response per HTTP procedures."
     if head.status != 101 {
@@ -222,10 +234,6 @@ pub fn check_response(head: &ResponseHead, key: &str, protocols: &[String]) -> R
                 got: got.unwrap_or("(missing)").to_string(),
             })
         }
-    }
-    // 5. No extension we did not ask for (we ask for none).
-    if let Some(ext) = head.headers.get("sec-websocket-extensions") {
-        return Err(HandshakeError::UnrequestedExtension(ext.to_string()));
     }
     // 6. No subprotocol we did not offer, and at most one.
     let mut chosen = head.headers.tokens("sec-websocket-protocol");

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use super::config::{Config, Role};
 use super::conn::WebSocket;
 use super::error::{Error, Result};
+use super::extension::{self, Compression};
 use super::handshake::{self, HandshakeConfig, HandshakeError};
 use crate::http::{self, Limits, RequestHead};
 use crate::socket::{answer_and_close, DeadlineStream};
@@ -28,6 +29,10 @@ pub struct AcceptConfig {
     /// The whole handshake request must arrive within this time, or the
     /// answer is 408: a client trickling bytes cannot hold a thread.
     pub handshake_timeout: Duration,
+    /// permessage-deflate (RFC 7692): accepted by default, with the
+    /// parameters of [`Compression::SERVER`]; [`Compression::OFF`] declines
+    /// every offer.
+    pub compression: Compression,
 }
 
 impl AcceptConfig {
@@ -55,6 +60,7 @@ impl Default for AcceptConfig {
             handshake: HandshakeConfig::default(),
             limits: Limits::default(),
             handshake_timeout: Duration::from_secs(10),
+            compression: Compression::SERVER,
         }
     }
 }
@@ -96,7 +102,14 @@ pub fn accept_with(stream: TcpStream, config: &AcceptConfig) -> Result<WebSocket
 pub fn upgrade(mut stream: TcpStream, head: &RequestHead, leftover: &[u8], config: &AcceptConfig) -> Result<WebSocket> {
     match handshake::check_request(head, &config.handshake) {
         Ok(accepted) => {
-            stream.write_all(&accepted.response())?;
+            let deflate = config
+                .compression
+                .accept(head.headers.get_all("sec-websocket-extensions"));
+            let mut response = accepted.response();
+            if let Some(params) = &deflate {
+                response = extension::with_extension_header(response, &params.response());
+            }
+            stream.write_all(&response)?;
             log::debug!(
                 "{} upgraded to WebSocket{}",
                 head.target,
@@ -106,7 +119,14 @@ pub fn upgrade(mut stream: TcpStream, head: &RequestHead, leftover: &[u8], confi
                     .map(|p| format!(" ({p})"))
                     .unwrap_or_default()
             );
-            WebSocket::from_upgraded(stream, Role::Server, &config.connection, leftover, accepted.protocol)
+            WebSocket::from_negotiated(
+                stream,
+                Role::Server,
+                &config.connection,
+                leftover,
+                accepted.protocol,
+                deflate.as_ref().map(|p| (p, &config.compression)),
+            )
         }
         Err(e) => {
             log::debug!("handshake refused: {e}");

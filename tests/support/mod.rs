@@ -50,12 +50,21 @@ pub struct Raw {
 
 impl Raw {
     pub fn connect(addr: SocketAddr) -> Raw {
+        Raw::connect_offering(addr, None).0
+    }
+
+    /// Connects offering `Sec-WebSocket-Extensions: extensions`; returns
+    /// the server's answer to it too.
+    pub fn connect_offering(addr: SocketAddr, extensions: Option<&str>) -> (Raw, Option<String>) {
         let mut stream = TcpStream::connect(addr).unwrap();
         stream.set_read_timeout(Some(WAIT)).unwrap();
         let key = generate_key();
-        stream
-            .write_all(&client_request(&addr.to_string(), "/", &key, &[], None))
-            .unwrap();
+        let mut request = client_request(&addr.to_string(), "/", &key, &[], None);
+        if let Some(offer) = extensions {
+            request.truncate(request.len() - 2);
+            request.extend_from_slice(format!("Sec-WebSocket-Extensions: {offer}\r\n\r\n").as_bytes());
+        }
+        stream.write_all(&request).unwrap();
         // Read the 101 response byte by byte so no frame byte is swallowed.
         let mut head = Vec::new();
         let mut byte = [0u8; 1];
@@ -69,10 +78,20 @@ impl Raw {
             response.headers.get("sec-websocket-accept"),
             Some(accept_key(&key).as_str())
         );
-        Raw {
+        let answer = response.headers.get("sec-websocket-extensions").map(str::to_string);
+        let raw = Raw {
             stream,
             mask: [0x11, 0x22, 0x33, 0x44],
-        }
+        };
+        (raw, answer)
+    }
+
+    /// Sends one frame with the given RSV bits (0b100 = RSV1).
+    pub fn send_rsv(&mut self, fin: bool, rsv: u8, opcode: OpCode, payload: &[u8]) {
+        let mut out = Vec::new();
+        encode_frame(&mut out, fin, opcode, payload, Some(self.mask));
+        out[0] |= (rsv & 7) << 4;
+        self.stream.write_all(&out).unwrap();
     }
 
     pub fn send(&mut self, fin: bool, opcode: OpCode, payload: &[u8]) {
