@@ -425,7 +425,7 @@ const WORDS: &[&str] = &[
 
 const NICKS: &[&str] = &["ada", "grace", "linus", "barbara", "ken", "margaret", "dennis", "radia"];
 
-/// Chat events as the chat's hub publishes them (`src/chat/mod.rs`):
+/// Chat events as the chat's hub publishes them (`src/app/chat/mod.rs`):
 /// mostly messages, some joins and leaves.
 fn chat_messages(total: usize) -> Vec<Vec<u8>> {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
@@ -460,7 +460,7 @@ fn chat_messages(total: usize) -> Vec<Vec<u8>> {
     out
 }
 
-/// Ticks as the ticker publishes them (`src/ticker/mod.rs`): five quotes
+/// Ticks as the ticker publishes them (`src/app/ticker/mod.rs`): five quotes
 /// on a random walk pulled back towards their open, every 250 ms.
 fn ticker_messages(total: usize) -> Vec<Vec<u8>> {
     const SYMBOLS: [(&str, f64); 5] = [

@@ -7,7 +7,7 @@
 //!
 //! Plain TCP, one line per message: every line a client sends goes to every
 //! connected client, the sender included. The shape is the same as
-//! `src/broadcast.rs` at its simplest: a reader thread per connection hands
+//! `src/broadcast/` at its simplest: a reader thread per connection hands
 //! lines to one hub thread; the hub joins the lines that are waiting into one
 //! buffer and writes that buffer to every socket itself, with blocking
 //! writes. No frames, no masking, no UTF-8 check, no outboxes, no writer

@@ -5,28 +5,38 @@
 //! each test's name states a fact about the protocols, and the docs in
 //! `docs/` follow the five study notes the project started from.
 //!
-//! The modules follow the network stack, bottom up:
+//! ## Where each module is explained
 //!
-//! | layer | module | what it shows | example |
-//! |---|---|---|---|
-//! | transport | [`server`] | the accept loop every server here shares: a thread per connection, cap, timeouts, shutdown | every server |
-//! | transport | [`socket`] | a socket's end of life: deadlines, the lingering close, last words | every server |
-//! | memory | [`budget`] | one budget, shared by a server's connections, for the bytes peers make it hold | `ws_echo` |
-//! | transport | [`tcp`] | TCP's handshake, states, byte stream, full duplex | `tcp_echo`, `tcp_handshake`, `duplex`, `stream_vs_message` |
-//! | transport | [`udp`] | datagrams, no connection | `udp_echo` |
-//! | application | [`http`] | HTTP/1.1: parser with limits, keep-alive, router | `http_server` |
-//! | application | [`websocket`] | RFC 6455 by hand: handshake, frames, masking, close, split halves | `ws_echo`, `ws_client`, `frame_anatomy` |
-//! | application | [`deflate`] | DEFLATE (RFC 1951) by hand, for permessage-deflate: LZ77, Huffman codes, bounded inflate, sync flush | `deflate_demo`, `deflate_bench` |
-//! | application | [`broadcast`] | the hub thread: encode once, write to every socket itself, flow control, keepalive | `ws_broadcast`, `broadcast_load` |
-//! | budgets | [`limits`] | every server's limits and worst-case memory, in one place | every example |
-//! | demos | [`app`] | JSON, the event log and polling, a REST resource, the chat and the ticker (pages compiled in) | `chat`, `ticker`, `http_server`, `push_vs_poll` |
-//! | aids | [`observe`], [`random`] | hex dumps, timelines, byte-counting relay; OS randomness, masking keys, a seeded generator | `duplex`, `push_vs_poll`, `frame_anatomy` |
-//! | hostile | [`fuzz`] | deterministic fuzzing of every parser a peer can reach | `fuzz` |
+//! The modules follow the network stack, bottom up. The docs that come
+//! with the crate explain each one: in the chapters, where it shows one of
+//! the notes' claims (chapters 0 to 4, from `docs/00-tcp-and-websocket.md`
+//! to `docs/04-sockets-and-long-connections.md`: 0 TCP and WebSocket, 1 why
+//! WebSocket when there is HTTP, 2 polling, push and duplex, 3 the layers
+//! and their handshakes, 4 sockets and long connections), and in full in
+//! its reference chapter (`docs/NAME.md`). `docs/README.md` carries the
+//! same table, and maps every claim of the notes to the test or example
+//! that shows it.
+//!
+//! | module | what it shows | examples | chapters | reference |
+//! |---|---|---|---|---|
+//! | [`server`] | the accept loop every server shares: a thread per connection, a cap with a real refusal, timeouts, shutdown | every server | 0, 3, 4 | architecture, security, performance |
+//! | [`socket`] | a socket's end of life: deadlines over a whole exchange, the lingering close | every server | 3 | http, security |
+//! | [`budget`] | one memory budget, shared by a server's connections | `ws_echo` | — | security |
+//! | [`tcp`] | TCP's handshake and states, the byte stream, full duplex | `tcp_echo`, `tcp_handshake`, `duplex`, `stream_vs_message` | 0, 2, 3 | architecture |
+//! | [`udp`] | datagrams, no connection | `udp_echo` | 2, 3 | — |
+//! | [`http`] | HTTP/1.1: parser with limits, keep-alive, pipelining, router | `http_server` | 0, 1, 3, 4 | http, handshake |
+//! | [`websocket`] | RFC 6455 by hand: handshake, frames, masking, close, split halves | `ws_echo`, `ws_client`, `frame_anatomy` | 0, 1, 2, 3 | handshake, frames |
+//! | [`deflate`] | DEFLATE (RFC 1951) by hand, for permessage-deflate | `deflate_demo`, `deflate_bench` | 0 | compression |
+//! | [`broadcast`] | the hub thread: encode once, write to every socket itself, flow control, keepalive | `ws_broadcast`, `broadcast_load` | 0, 1, 4 | broadcast, performance |
+//! | [`limits`] | every server's limits and worst-case memory, in one place | every server | — | security |
+//! | [`app`] | JSON, the event log and polling, a REST resource, the chat and the ticker | `chat`, `ticker`, `http_server`, `push_vs_poll` | 0, 1, 2 | broadcast, http |
+//! | [`observe`] | hex dumps, timelines, a byte-counting relay | `duplex`, `push_vs_poll` | 0, 2 | architecture |
+//! | [`random`] | OS randomness, masking keys, a seeded generator | `frame_anatomy`, `ws_client` | 3 | handshake, frames |
+//! | [`fuzz`] | deterministic fuzzing of every parser a peer can reach | `fuzz` | — | security |
 //!
 //! Each layer uses only the layers below it, and each folder opens with a
 //! map. `docs/architecture.md` follows one chat message through every
-//! layer and lists where each concept lives; `docs/README.md` maps each
-//! claim of the notes to its module, example and test.
+//! layer and lists where each concept lives.
 //!
 //! Conventions: protocol logic works on byte slices and `impl Read` so it
 //! is testable without sockets; peer input never panics, never grows a

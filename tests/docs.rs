@@ -25,7 +25,17 @@
 //!   `cargo test --lib FILTER` match at least one test. A word in capitals
 //!   (`--test FILE NAME`) stands for one to fill in and is not checked, nor
 //!   is a test file an exercise asks the reader to write
-//!   (`tests/exercise_*.rs`).
+//!   (`tests/exercise_*.rs`);
+//! - a constant quoted with a value (`` `PONG_WAIT` | 60 s ``,
+//!   `` `CHAT_MAX_MESSAGE` = 16 KiB ``): the code gives it that value.
+//!
+//! And beyond citations: no file names a note by the file it is stored in
+//! (a reader of the crate does not have the notes; the docs name them by
+//! title), the crate's front page and `docs/README.md` carry the same map
+//! of modules to chapters, every path a source file's comments cite
+//! exists, and the counts the docs announce (claims in all, per note and
+//! per verdict; exercises) are the counts of the map and of
+//! `docs/exercises.md`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -410,6 +420,37 @@ fn every_path_the_docs_cite_exists() {
     fail_if_any("missing paths", problems);
 }
 
+#[test]
+fn every_path_the_sources_cite_exists() {
+    // Module docs point readers at files too (`src/broadcast/`,
+    // `docs/performance.md`, `examples/tcp_echo.rs`): a move must not leave
+    // them pointing at nothing.
+    let code = Code::read();
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for file in rust_files() {
+        let text = fs::read_to_string(&file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            for path in cited_paths(line) {
+                checked += 1;
+                let example = path
+                    .strip_prefix("examples/")
+                    .is_some_and(|e| code.examples.contains(e));
+                let to_fill = path.contains('*')
+                    || path.starts_with(&format!("tests/{EXERCISE}"))
+                    || path
+                        .split('/')
+                        .any(|part| placeholder(part.split('.').next().unwrap_or("x")));
+                if !example && !to_fill && !root().join(&path).exists() {
+                    problems.push(format!("{}: {path}: no such file or directory", at(&file, n)));
+                }
+            }
+        }
+    }
+    assert!(checked > 50, "only {checked} paths found: is the parser broken?");
+    fail_if_any("missing paths cited in the sources", problems);
+}
+
 /// Whether `s` is one snake_case name (lowercase letters, digits, `_`).
 fn snake(s: &str) -> bool {
     s.starts_with(|c: char| c.is_ascii_lowercase())
@@ -743,4 +784,523 @@ fn the_claim_map_lists_every_claim_of_the_chapters_with_the_same_verdict() {
     }
     assert!(rows > 100, "only {rows} rows in the map: is the parser broken?");
     fail_if_any("differences between the claim map and the chapters", problems);
+}
+
+/// A value as the docs write it or the code computes it: a count (bytes,
+/// characters, a code) or a duration in nanoseconds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Value {
+    Count(u128),
+    Nanos(u128),
+}
+
+/// Every `const NAME: T = EXPR;` in the sources (comments stripped), by
+/// name: a name defined in several places keeps each definition.
+fn constants() -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for path in rust_files().into_iter().filter(|p| p.starts_with(root().join("src"))) {
+        let text = strip_comments(&fs::read_to_string(&path).unwrap());
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("const ") {
+            let before = rest[..at].chars().next_back();
+            rest = &rest[at + 6..];
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                continue;
+            }
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            let after = &rest[name.len()..];
+            let (Some(eq), Some(end)) = (after.find('='), after.find(';')) else {
+                continue;
+            };
+            if !after.trim_start().starts_with(':') || eq > end {
+                continue;
+            }
+            out.entry(name).or_default().push(after[eq + 1..end].trim().to_string());
+        }
+    }
+    out
+}
+
+/// Evaluates a constant's expression as far as the docs need: integer
+/// literals, `+ - * / <<` and parentheses, `Duration::from_secs/millis/micros`,
+/// a tuple struct around a number (`CloseCode(1008)`), and other constants.
+fn evaluate(expr: &str, consts: &BTreeMap<String, Vec<String>>, depth: usize) -> Option<Value> {
+    let tokens = tokenize(expr)?;
+    let mut at = 0;
+    let value = parse_shift(&tokens, &mut at, consts, depth)?;
+    (at == tokens.len()).then_some(value)
+}
+
+fn tokenize(expr: &str) -> Option<Vec<String>> {
+    let mut tokens = Vec::new();
+    let mut chars = expr.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+        } else if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
+            let mut word = String::new();
+            while let Some(&c) = chars
+                .peek()
+                .filter(|c| c.is_ascii_alphanumeric() || **c == '_' || **c == ':')
+            {
+                word.push(c);
+                chars.next();
+            }
+            tokens.push(word);
+        } else if c == '<' {
+            chars.next();
+            (chars.next() == Some('<')).then_some(())?;
+            tokens.push("<<".to_string());
+        } else if "+-*/()".contains(c) {
+            tokens.push(c.to_string());
+            chars.next();
+        } else {
+            return None;
+        }
+    }
+    Some(tokens)
+}
+
+fn parse_shift(t: &[String], at: &mut usize, c: &BTreeMap<String, Vec<String>>, d: usize) -> Option<Value> {
+    let mut left = parse_sum(t, at, c, d)?;
+    while t.get(*at).is_some_and(|x| x == "<<") {
+        *at += 1;
+        let (Value::Count(a), Value::Count(b)) = (left, parse_sum(t, at, c, d)?) else {
+            return None;
+        };
+        left = Value::Count(a.checked_shl(u32::try_from(b).ok()?)?);
+    }
+    Some(left)
+}
+
+fn parse_sum(t: &[String], at: &mut usize, c: &BTreeMap<String, Vec<String>>, d: usize) -> Option<Value> {
+    let mut left = parse_product(t, at, c, d)?;
+    while let Some(op) = t.get(*at).filter(|x| *x == "+" || *x == "-").cloned() {
+        *at += 1;
+        let right = parse_product(t, at, c, d)?;
+        left = match (left, right) {
+            (Value::Count(a), Value::Count(b)) => Value::Count(if op == "+" { a + b } else { a.checked_sub(b)? }),
+            (Value::Nanos(a), Value::Nanos(b)) => Value::Nanos(if op == "+" { a + b } else { a.checked_sub(b)? }),
+            _ => return None,
+        };
+    }
+    Some(left)
+}
+
+fn parse_product(t: &[String], at: &mut usize, c: &BTreeMap<String, Vec<String>>, d: usize) -> Option<Value> {
+    let mut left = parse_atom(t, at, c, d)?;
+    while let Some(op) = t.get(*at).filter(|x| *x == "*" || *x == "/").cloned() {
+        *at += 1;
+        let Value::Count(b) = parse_atom(t, at, c, d)? else {
+            return None;
+        };
+        left = match (left, op.as_str()) {
+            (Value::Count(a), "*") => Value::Count(a * b),
+            (Value::Count(a), _) => Value::Count(a.checked_div(b)?),
+            (Value::Nanos(a), "*") => Value::Nanos(a * b),
+            (Value::Nanos(a), _) => Value::Nanos(a.checked_div(b)?),
+        };
+    }
+    Some(left)
+}
+
+fn parse_atom(t: &[String], at: &mut usize, c: &BTreeMap<String, Vec<String>>, d: usize) -> Option<Value> {
+    let token = t.get(*at)?.clone();
+    *at += 1;
+    if token == "(" {
+        let value = parse_shift(t, at, c, d)?;
+        (t.get(*at)? == ")").then_some(())?;
+        *at += 1;
+        return Some(value);
+    }
+    if token.starts_with(|ch: char| ch.is_ascii_digit()) {
+        let digits: String = token.chars().filter(|ch| *ch != '_').collect();
+        let digits = digits.trim_end_matches(|ch: char| ch.is_ascii_alphabetic() && !ch.is_ascii_hexdigit());
+        let digits = ["u8", "u16", "u32", "u64", "u128", "usize"]
+            .iter()
+            .find_map(|s| digits.strip_suffix(s))
+            .unwrap_or(digits);
+        return digits.parse().ok().map(Value::Count);
+    }
+    if t.get(*at).is_some_and(|x| x == "(") {
+        // A call: Duration::from_secs(N) or a tuple struct around a value.
+        *at += 1;
+        let inner = parse_shift(t, at, c, d)?;
+        (t.get(*at)? == ")").then_some(())?;
+        *at += 1;
+        let Value::Count(n) = inner else { return None };
+        let scale = match token.rsplit("::").next()? {
+            "from_secs" => 1_000_000_000,
+            "from_millis" => 1_000_000,
+            "from_micros" => 1_000,
+            "from_nanos" => 1,
+            name if name.starts_with(|ch: char| ch.is_ascii_uppercase()) => return Some(Value::Count(n)),
+            _ => return None,
+        };
+        return Some(Value::Nanos(n * scale));
+    }
+    // Another constant, by its last path segment.
+    let name = token.rsplit("::").next()?;
+    let defs = c.get(name)?;
+    if d > 8 || defs.len() != 1 {
+        return None;
+    }
+    evaluate(&defs[0], c, d + 1)
+}
+
+/// A value as the docs write it at the start of `text`: digits (with
+/// spaces or commas between thousands) and an optional unit.
+fn quoted_value(text: &str) -> Option<Value> {
+    let mut number = String::new();
+    let mut rest = text;
+    loop {
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        if digits.is_empty() || (!number.is_empty() && digits.len() != 3) {
+            break;
+        }
+        number.push_str(&digits);
+        rest = &rest[digits.len()..];
+        // "2 000" and "8,192": a separator followed by exactly three digits.
+        let next: String = rest.chars().skip(1).take(4).collect();
+        if (rest.starts_with(' ') || rest.starts_with(',') || rest.starts_with('\u{a0}'))
+            && next.len() >= 3
+            && next.chars().take(3).all(|c| c.is_ascii_digit())
+            && !next.chars().nth(3).is_some_and(|c| c.is_ascii_digit())
+        {
+            rest = &rest[rest.chars().next().unwrap().len_utf8()..];
+            continue;
+        }
+        break;
+    }
+    if number.is_empty() || rest.starts_with('.') || rest.starts_with('/') {
+        return None;
+    }
+    let n: u128 = number.parse().ok()?;
+    let unit: String = rest.trim_start().chars().take_while(|c| c.is_alphabetic()).collect();
+    Some(match unit.as_str() {
+        "s" => Value::Nanos(n * 1_000_000_000),
+        "ms" => Value::Nanos(n * 1_000_000),
+        "µs" | "us" => Value::Nanos(n * 1_000),
+        "min" => Value::Nanos(n * 60_000_000_000),
+        "KiB" => Value::Count(n << 10),
+        "MiB" => Value::Count(n << 20),
+        "GiB" => Value::Count(n << 30),
+        _ => Value::Count(n),
+    })
+}
+
+/// The constants a line quotes with a value: `` `NAME` = 16 KiB ``,
+/// `` `NAME = 16 KiB` ``, `` `NAME` (16 KiB) ``, `` `NAME`, 64 KiB) `` and
+/// table rows `` | `NAME` | 60 s | ``, NAME in capitals, alone or at the
+/// end of a path (`` `socket::LINGER` (500 ms) ``).
+fn quoted_constants(line: &str) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    let capital = |s: &str| {
+        s.len() > 1
+            && s.starts_with(|c: char| c.is_ascii_uppercase())
+            && s.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+    };
+    let parts: Vec<&str> = line.split('`').collect();
+    for i in (1..parts.len()).step_by(2) {
+        // `socket::LINGER` quotes the constant LINGER.
+        let span = parts[i].trim().rsplit("::").next().unwrap_or("");
+        if let Some((name, value)) = span.split_once(" = ") {
+            if capital(name.trim()) {
+                if let Some(v) = quoted_value(value.trim()) {
+                    out.push((name.trim().to_string(), v));
+                }
+            }
+            continue;
+        }
+        if !capital(span) || i + 1 >= parts.len() {
+            continue;
+        }
+        let after = parts[i + 1];
+        let value = [" = ", " (", ", ", " | "]
+            .iter()
+            .find_map(|sep| after.strip_prefix(sep));
+        if let Some(v) = value.and_then(quoted_value) {
+            out.push((span.to_string(), v));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_constant_the_docs_quote_with_a_value_has_that_value_in_the_code() {
+    let consts = constants();
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for file in doc_files() {
+        let text = fs::read_to_string(&file).unwrap();
+        for line in lines(&text).iter().filter(|l| !l.fenced) {
+            for (name, value) in quoted_constants(line.text) {
+                let Some(defs) = consts.get(&name) else { continue };
+                let values: Vec<Value> = defs.iter().filter_map(|e| evaluate(e, &consts, 0)).collect();
+                // A constant this small evaluator cannot compute (a struct,
+                // a call it does not know) is left to the reader.
+                if values.is_empty() {
+                    continue;
+                }
+                checked += 1;
+                if !values.contains(&value) {
+                    problems.push(format!(
+                        "{}: `{name}` quoted as {value:?}, the code says {}",
+                        at(&file, line.number),
+                        defs.join(" or ")
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        checked > 10,
+        "only {checked} constants quoted with a value: is the parser broken?"
+    );
+    fail_if_any("constants quoted with a value the code does not give them", problems);
+}
+
+#[test]
+fn the_constant_checker_reads_values_as_the_docs_write_them_and_the_code_computes_them() {
+    let consts: BTreeMap<String, Vec<String>> = [
+        ("A", "16 * 1024"),
+        ("B", "Duration::from_secs(54)"),
+        ("C", "CloseCode(1008)"),
+        ("D", "8 << 20"),
+        ("E", "2 * A + 2 * 125 + Budget::A"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), vec![v.to_string()]))
+    .collect();
+    let eval = |e: &str| evaluate(e, &consts, 0);
+    assert_eq!(eval("A"), Some(Value::Count(16 << 10)));
+    assert_eq!(eval("B"), Some(Value::Nanos(54_000_000_000)));
+    assert_eq!(eval("CloseCode::C"), Some(Value::Count(1008)));
+    assert_eq!(eval("D"), Some(Value::Count(8 << 20)));
+    assert_eq!(eval("E"), Some(Value::Count(3 * (16 << 10) + 250)));
+    assert_eq!(eval("Rate { per: 1 }"), None);
+    assert_eq!(quoted_value("2 000 characters"), Some(Value::Count(2000)));
+    assert_eq!(quoted_value("8,192 connections"), Some(Value::Count(8192)));
+    assert_eq!(quoted_value("16 KiB (`16 * 1024`)"), Some(Value::Count(16 << 10)));
+    assert_eq!(quoted_value("54 s (9/10 of it)"), Some(Value::Nanos(54_000_000_000)));
+    assert_eq!(quoted_value("2.5 s"), None);
+    assert_eq!(quoted_value("then"), None);
+    assert_eq!(
+        quoted_constants("over `MAX_TEXT` = 2 000 characters, `QUANTUM` (16 KiB), `X`, then"),
+        [
+            ("MAX_TEXT".to_string(), Value::Count(2000)),
+            ("QUANTUM".to_string(), Value::Count(16 << 10))
+        ]
+    );
+    assert_eq!(
+        quoted_constants("| `PONG_WAIT` | 60 s | a `PING_PERIOD = 54 s`, `socket::LINGER` (500 ms) |"),
+        [
+            ("PONG_WAIT".to_string(), Value::Nanos(60_000_000_000)),
+            ("PING_PERIOD".to_string(), Value::Nanos(54_000_000_000)),
+            ("LINGER".to_string(), Value::Nanos(500_000_000))
+        ]
+    );
+}
+
+/// How the notes' files are named where they live: a number, an
+/// underscore, sixteen hex digits, `.txt`.
+fn names_a_note_file(line: &str) -> bool {
+    line.match_indices(".txt").any(|(at, _)| {
+        let stem: Vec<char> = line[..at].chars().rev().take(21).collect();
+        stem.len() == 21
+            && stem[..16].iter().all(|c| c.is_ascii_hexdigit())
+            && stem[16] == '_'
+            && stem[17..20].iter().all(|c| c.is_ascii_digit())
+    }) || line.contains("shared/notes")
+}
+
+#[test]
+fn the_notes_are_named_by_their_title_never_by_a_file_the_reader_does_not_have() {
+    assert!(names_a_note_file("see 003_bd157fac5e3bdbfa.txt"));
+    assert!(!names_a_note_file("tests/data/deflate/zlib_vectors.txt"));
+    let mut files = doc_files();
+    files.extend(rust_files());
+    let mut problems = Vec::new();
+    for file in files {
+        let text = fs::read_to_string(&file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            if names_a_note_file(line) && !file.ends_with("tests/docs.rs") {
+                problems.push(format!("{}: {}", at(&file, n), line.trim()));
+            }
+        }
+    }
+    fail_if_any(
+        "places that cite a note by its file name instead of its title",
+        problems,
+    );
+}
+
+/// The rows of the first Markdown table after `heading` in `text`, with
+/// links reduced to their text and spaces evened out, so that the same
+/// table reads the same in `docs/README.md` and in rustdoc.
+fn table_after(text: &str, heading: &str) -> Vec<String> {
+    let Some(start) = text.find(heading) else {
+        return Vec::new();
+    };
+    let plain = |row: &str| {
+        let mut out = String::new();
+        let mut rest = row;
+        while let Some(open) = rest.find('[') {
+            out.push_str(&rest[..open]);
+            let Some(close) = rest[open..].find(']').map(|c| open + c) else {
+                rest = &rest[open..];
+                break;
+            };
+            out.push_str(&rest[open + 1..close]);
+            rest = &rest[close + 1..];
+            if rest.starts_with('(') {
+                rest = rest.find(')').map_or("", |end| &rest[end + 1..]);
+            }
+        }
+        out.push_str(rest);
+        out.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    text[start..]
+        .lines()
+        .map(|l| l.trim_start_matches("//!").trim())
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .map(plain)
+        .collect()
+}
+
+#[test]
+fn the_crate_front_page_and_the_docs_index_carry_the_same_map_of_modules_to_chapters() {
+    const HEADING: &str = "Where each module is explained";
+    let index = table_after(&fs::read_to_string(root().join("docs/README.md")).unwrap(), HEADING);
+    let lib = fs::read_to_string(root().join("src/lib.rs")).unwrap();
+    let front = table_after(&lib, HEADING);
+    assert!(index.len() > 10, "docs/README.md: no table under \"{HEADING}\"");
+    assert_eq!(index, front, "src/lib.rs and docs/README.md differ");
+    let mut problems = Vec::new();
+    for module in lib.lines().filter_map(|l| l.strip_prefix("pub mod ")) {
+        let module = module.trim_end_matches(';');
+        if !front.iter().any(|row| row.contains(&format!("`{module}`"))) {
+            problems.push(format!("module `{module}` is in no row of the map"));
+        }
+    }
+    fail_if_any("modules missing from the map", problems);
+}
+
+#[test]
+fn the_number_of_exercises_is_the_one_the_docs_announce() {
+    let exercises = fs::read_to_string(root().join("docs/exercises.md")).unwrap();
+    let count = exercises
+        .lines()
+        .filter(|l| {
+            l.strip_prefix("### ")
+                .and_then(|t| t.split_once(". "))
+                .is_some_and(|(n, _)| n.parse::<u32>().is_ok())
+        })
+        .count();
+    assert!(count > 20, "only {count} exercises found: is the parser broken?");
+    let mut problems = Vec::new();
+    for file in ["README.md", "docs/README.md"] {
+        let text = fs::read_to_string(root().join(file)).unwrap().replace('\n', " ");
+        if !text.contains(&format!("{count} exercises")) {
+            problems.push(format!("{file}: should announce \"{count} exercises\""));
+        }
+    }
+    fail_if_any("announcements of the exercises with a stale count", problems);
+}
+
+/// "30 hold, 10 hold partly, 2 are wrong": a tally as the docs write it,
+/// verdicts with no claim left out.
+fn tally(holds: usize, partly: usize, wrong: usize, outdated: usize) -> String {
+    let verb = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    [
+        (holds, verb(holds, "holds", "hold")),
+        (partly, verb(partly, "holds partly", "hold partly")),
+        (wrong, verb(wrong, "is wrong", "are wrong")),
+        (outdated, verb(outdated, "is outdated", "are outdated")),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(_, s)| s)
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
+#[test]
+fn every_count_of_claims_the_docs_announce_is_the_count_in_the_map() {
+    let index = fs::read_to_string(root().join("docs/README.md")).unwrap();
+    // note -> [holds, partly, wrong, outdated], from the map's rows.
+    let mut counts: BTreeMap<usize, [usize; 4]> = BTreeMap::new();
+    for line in index.lines().filter(|l| l.starts_with("| [")) {
+        let cells: Vec<&str> = line.split(" | ").collect();
+        let Some(id) = cells[0].strip_prefix("| [").and_then(|c| c.split(']').next()) else {
+            continue;
+        };
+        let Some(note) = id.split_once('.').and_then(|(n, _)| n.parse::<usize>().ok()) else {
+            continue;
+        };
+        let slot = match cells.get(2).copied() {
+            Some("holds") => 0,
+            Some("partly") => 1,
+            Some("wrong") => 2,
+            Some("outdated") => 3,
+            _ => continue,
+        };
+        counts.entry(note).or_default()[slot] += 1;
+    }
+    assert_eq!(counts.len(), 5, "five notes in the map");
+    let mut problems = Vec::new();
+    fn expect(problems: &mut Vec<String>, file: &str, text: &str, wanted: String) {
+        if !text.replace('\n', " ").contains(&wanted) {
+            problems.push(format!("{file}: should say \"{wanted}\""));
+        }
+    }
+    let mut all = [0; 4];
+    for (note, c) in &counts {
+        let n: usize = c.iter().sum();
+        for (a, b) in all.iter_mut().zip(c) {
+            *a += b;
+        }
+        let wanted = format!("{}; chapter [{note}]", tally(c[0], c[1], c[2], c[3]));
+        expect(&mut problems, "docs/README.md", &index, wanted);
+        if !index
+            .lines()
+            .any(|l| l.starts_with(&format!("### Note {note}, ")) && l.ends_with(&format!(": {n} claims")))
+        {
+            problems.push(format!(
+                "docs/README.md: the heading of note {note} should end \": {n} claims\""
+            ));
+        }
+        if !index
+            .lines()
+            .any(|l| l.trim_start().starts_with(&format!("| [{note}. ")) && l.ends_with(&format!("| {n} |")))
+        {
+            problems.push(format!(
+                "docs/README.md: the reading order should give chapter {note} {n} claims"
+            ));
+        }
+        let chapter = fs::read_dir(root().join("docs"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(&format!("0{note}-"))
+            })
+            .unwrap();
+        let name = format!("docs/{}", chapter.file_name().unwrap().to_string_lossy());
+        let text = fs::read_to_string(&chapter).unwrap();
+        let wanted = format!("Its {n} claims are numbered {note}.1 to {note}.{n}");
+        expect(&mut problems, &name, &text, wanted);
+    }
+    let total: usize = all.iter().sum();
+    let wanted = format!("make **{total} claims**: {}.", tally(all[0], all[1], all[2], all[3]));
+    expect(&mut problems, "docs/README.md", &index, wanted);
+    fail_if_any("claim counts that differ from the map", problems);
 }

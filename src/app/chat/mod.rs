@@ -7,7 +7,7 @@
 //!
 //! | transport | how the page learns of a new message |
 //! |---|---|
-//! | WebSocket (`/ws`) | the server pushes it the moment it exists (the hub, `src/broadcast.rs`) |
+//! | WebSocket (`/ws`) | the server pushes it the moment it exists (the hub, `src/broadcast/`) |
 //! | long polling (`GET /api/chat/poll?since=N&wait=25&nick=…`) | the held request returns with it |
 //! | short polling (`GET /api/chat/poll?since=N&nick=…`, every second) | the next poll picks it up |
 //!

@@ -4,7 +4,7 @@
 //! ("TCP与WebSocket的区别", "WebSocket示例"): the data
 //! changes on the server's schedule, not the reader's. A simulator thread
 //! moves a few prices by a small random step every [`Ticker::interval`] and
-//! publishes one JSON text message through the hub (`src/broadcast.rs`); the
+//! publishes one JSON text message through the hub (`src/broadcast/`); the
 //! page (`index.html`, `ticker.js`, compiled in) only listens and draws the
 //! prices on a `<canvas>` without any library.
 //!
