@@ -3,7 +3,12 @@
 //! ```text
 //! cargo run --release --example broadcast_load -- [MODE] [--clients M] [--messages K] [--size BYTES]
 //!     [--rate PER_SEC] [--seconds S] [--threads T] [--server PATH | --url URL [--pid PID]]
+//!     [--deflate on|off]
 //! ```
+//!
+//! `--deflate on` makes every client offer permessage-deflate (RFC 7692)
+//! and inflate what arrives with RSV1 set (with the crate's own inflater);
+//! `off`, the default, offers nothing.
 //!
 //! By default it starts the server under test as a child process on a free
 //! port (itself, run as `broadcast_load serve ADDR`, which is exactly what
@@ -66,6 +71,8 @@ const IDLE_SLEEP: Duration = Duration::from_micros(100);
 const READ_BUFFER: usize = 256 << 10;
 /// Bytes a publisher joins into one write in the as-fast-as-it-can modes.
 const PUBLISH_BATCH: usize = 64 * 1024;
+/// Whether clients offer permessage-deflate (`--deflate on`).
+static DEFLATE: AtomicBool = AtomicBool::new(false);
 /// A run ends when no delivery has happened for this long.
 const STUCK: Duration = Duration::from_secs(20);
 /// `/proc/PID/stat` counts CPU time in clock ticks of 1/100 s (`USER_HZ`,
@@ -104,7 +111,7 @@ struct Options {
 fn usage() -> ! {
     eprintln!(
         "usage: broadcast_load burst|paced|stall|flood|idle [--clients M] [--messages K] [--size BYTES] \
-         [--rate PER_SEC] [--seconds S] [--threads T] [--server PATH | --url URL [--pid PID]]"
+         [--rate PER_SEC] [--seconds S] [--threads T] [--server PATH | --url URL [--pid PID]] [--deflate on|off]"
     );
     std::process::exit(2);
 }
@@ -160,6 +167,7 @@ fn parse_args() -> Options {
             "--server" => o.server = Some(value),
             "--url" => o.url = Some(value),
             "--pid" => o.pid = Some(number() as u32),
+            "--deflate" if value == "on" || value == "off" => DEFLATE.store(value == "on", Ordering::Relaxed),
             _ => usage(),
         }
         i += 2;
@@ -359,10 +367,15 @@ fn connect(target: &Target, rng: &mut Rng) -> std::io::Result<(TcpStream, Vec<u8
     use base64::Engine as _;
     let key =
         base64::engine::general_purpose::STANDARD.encode([rng.next().to_le_bytes(), rng.next().to_le_bytes()].concat());
+    let offer = if DEFLATE.load(Ordering::Relaxed) {
+        "Sec-WebSocket-Extensions: permessage-deflate\r\n"
+    } else {
+        ""
+    };
     write!(
         s,
         "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n",
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n",
         target.path, target.host
     )?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -544,6 +557,17 @@ impl Conn {
             };
             used += len;
             match opcode {
+                0x1 | 0x2 if rest[0] & 0x40 != 0 => {
+                    // RSV1: compressed (`--deflate on`), with no context
+                    // kept between messages, as our server always asks.
+                    messages += 1;
+                    let mut plain = Vec::new();
+                    let inflater = &mut wirelab::deflate::Inflater::new(wirelab::deflate::WindowBits::MAX, false);
+                    match inflater.inflate_message(payload, &mut plain, 64 << 20) {
+                        Ok(()) => self.message(&plain, now_ns, shared),
+                        Err(_) => self.disorder += 1,
+                    }
+                }
                 0x1 | 0x2 => {
                     messages += 1;
                     self.message(payload, now_ns, shared);
