@@ -37,16 +37,35 @@ pub(super) fn group_of(params: Option<DeflateParams>, compression: &Compression)
     }
 }
 
+/// The compressed payload the hub sends for `payload` to subscribers whose
+/// group has a window of `bits`, or `None` when it sends it uncompressed
+/// (compression off, or `payload` under the threshold). The hub's own
+/// encoder and settings, so the same bytes: what the chat quotes to pages
+/// as the size of a message on the wire.
+pub fn deflated(payload: &[u8], bits: WindowBits, compression: &Compression) -> Option<Vec<u8>> {
+    if !compression.enabled || payload.len() < compression.threshold {
+        return None;
+    }
+    let mut out = Vec::new();
+    deflater(bits, compression).compress_message(payload, &mut out);
+    Some(out)
+}
+
+/// A deflater as the hub uses it: no context kept between messages.
+fn deflater(bits: WindowBits, compression: &Compression) -> Deflater {
+    Deflater::new(DeflateConfig {
+        window_bits: bits,
+        level: compression.level,
+        context_takeover: false,
+    })
+}
+
 /// The frames of a batch, each data message of at least
 /// `compression.threshold` bytes compressed with a window of `bits` and no
 /// context; everything else (control frames, fragments, short messages)
 /// as it was published. Counts the compressions in `stats`.
 pub(super) fn compress_batch(frames: &[Frame], bits: WindowBits, compression: &Compression, stats: &HubStats) -> Batch {
-    let mut deflater = Deflater::new(DeflateConfig {
-        window_bits: bits,
-        level: compression.level,
-        context_takeover: false,
-    });
+    let mut deflater = deflater(bits, compression);
     let mut batch = Batch::default();
     let mut out = Vec::new();
     for frame in frames {

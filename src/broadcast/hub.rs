@@ -218,6 +218,11 @@ impl Hub {
         self.shared.inbox.publish(0, frame);
     }
 
+    /// The bounds and the compression settings it was started with.
+    pub fn config(&self) -> &HubConfig {
+        self.shared.inbox.config()
+    }
+
     /// The hub's counters.
     pub fn stats(&self) -> &HubStats {
         &self.shared.stats

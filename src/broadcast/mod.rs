@@ -56,6 +56,7 @@ mod publish;
 mod relay;
 mod subscriber;
 
+pub use compress::deflated;
 pub use config::{
     HubConfig, SubscriberConfig, BATCH_BYTES, CLOSE_GRACE, OUTBOX_BYTES, PING_PERIOD, PONG_WAIT, PUBLISHER_BYTES,
     PUBLISH_QUEUE_BYTES, QUANTUM, ROOM_WAIT, TOO_SLOW, WRITE_WAIT,
