@@ -468,10 +468,19 @@ mod tests {
         };
         chat.arrive(&join, Via::Polling, IpAddr::from([127, 0, 0, 1])).unwrap();
         let logged: Vec<Arc<str>> = chat.log.since(0).into_iter().map(|(_, e)| e).collect();
-        for event in &logged {
-            let frame = rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+        let mut published = std::iter::from_fn(|| {
+            let frame = rx.recv_timeout(std::time::Duration::from_secs(5)).ok()?;
             let (_, header_len) = crate::websocket::frame::FrameHeader::parse(&frame).unwrap().unwrap();
-            assert_eq!(&frame[header_len..], event.as_bytes());
+            Some(frame[header_len..].to_vec())
+        });
+        for event in &logged {
+            let payload = published.next().unwrap();
+            assert_eq!(payload, event.as_bytes());
+            if event.contains(r#""type":"message""#) {
+                // Its size note follows it, and is not an event.
+                let note = String::from_utf8(published.next().unwrap()).unwrap();
+                assert!(note.starts_with(r#"{"type":"wire","id":1,"#), "{note}");
+            }
         }
         assert!(logged[0].contains(r#""id":1"#) && logged[1].contains(r#""type":"join""#));
         chat.hub.stop();
