@@ -5,6 +5,8 @@
 //
 // Checks, in order:
 //   1. two chat tabs join over WebSocket; a line typed in one appears in the other;
+//      Chromium negotiated permessage-deflate (ws.extensions), and the wire
+//      panel shows the compression ratio the server reported;
 //   2. typed HTML is shown as text, never run; right-to-left text stays inside
 //      its message; a message the server refuses is answered on the page;
 //   3. the second tab switches to long polling, then short polling, and still
@@ -107,6 +109,16 @@ try {
   await sees(bob, "hello from alice, over WebSocket");
   await say(bob, "hi alice, bob here");
   await sees(alice, "hi alice, bob here");
+  step("Chromium negotiated permessage-deflate and the wire panel shows the ratio");
+  for (const [who, p] of [["alice", alice], ["bob", bob]]) {
+    const extensions = await p.evaluate(() => state.ws.extensions);
+    if (!/^permessage-deflate/.test(extensions)) throw new Error(`${who}: ws.extensions is "${extensions}"`);
+    await p.waitForFunction(() => document.querySelector("#deflate").dataset.ratio !== "", null, { timeout: TIMEOUT });
+    const ratio = Number(await p.evaluate(() => document.querySelector("#deflate").dataset.ratio));
+    if (!(ratio > 0 && ratio < 1)) throw new Error(`${who}: compressed/uncompressed ratio ${ratio}`);
+    const line = await p.textContent("#deflate");
+    console.log(`browser: ${who}: Sec-WebSocket-Extensions: ${extensions}; ${line}`);
+  }
   step("typed HTML stays text; RTL text stays in its message; a refusal is shown");
   const xss = `<img src=x onerror="window.pwned=1">`;
   await say(alice, xss);
