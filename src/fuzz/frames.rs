@@ -10,6 +10,7 @@
 use super::mutate::{mutate, Pieces};
 use crate::random::XorShift;
 use crate::websocket::decode::Decoder;
+use crate::websocket::extension::Compression;
 use crate::websocket::frame::{encode_frame, OpCode};
 use crate::websocket::{CloseCode, CloseFrame, Config, Error, Message, Role};
 
@@ -139,6 +140,14 @@ pub fn case(rng: &mut XorShift) -> Result<String, String> {
     let leftover_len = if rng.one_in(4) { rng.below(wire.len() + 1) } else { 0 };
     let (leftover, rest) = wire.split_at(leftover_len);
     let mut decoder = Decoder::new(role, &config, leftover);
+    // With permessage-deflate agreed, a mutation that sets RSV1 on a data
+    // frame sends its bytes through the inflater.
+    if rng.one_in(3) {
+        let offer = "permessage-deflate; client_max_window_bits";
+        if let Some(params) = Compression::SERVER.accept([offer]) {
+            decoder.set_deflate(&params);
+        }
+    }
     // Byte-sized pieces only for short inputs: a 280 KB input read a byte
     // at a time would make a case take a second.
     let largest = if wire.len() < 2000 {

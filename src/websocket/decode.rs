@@ -401,17 +401,27 @@ impl Decoder {
     /// more than the limit is allocated; invalid data fails with 1007, as
     /// does text that is not UTF-8 once inflated.
     fn inflate(&mut self, partial: Partial) -> Result<Message> {
+        // While it grows, the inflated message is held like an unfinished
+        // one: beyond MessageBudget::FREE, no more than the server's budget
+        // for those has left (1013 past it, as for a plain message).
+        let cap = match &self.budget {
+            Some(b) => self
+                .max_message
+                .min(MessageBudget::FREE + b.limit().saturating_sub(b.used())),
+            None => self.max_message,
+        };
         let inflater = self.inflater.as_mut().expect("compressed only when negotiated");
         let mut out = Vec::new();
-        inflater
-            .inflate_message(&partial.payload, &mut out, self.max_message)
-            .map_err(|e| match e.is_too_large() {
-                true => ProtocolError::MessageTooLarge {
+        inflater.inflate_message(&partial.payload, &mut out, cap).map_err(|e| {
+            match (e.is_too_large(), cap < self.max_message) {
+                (true, true) => ProtocolError::BudgetSpent { len: cap },
+                (true, false) => ProtocolError::MessageTooLarge {
                     len: self.max_message as u64 + 1,
                     max: self.max_message,
                 },
-                false => ProtocolError::BadCompressedData(e),
-            })?;
+                (false, _) => ProtocolError::BadCompressedData(e),
+            }
+        })?;
         Ok(if partial.text {
             Message::Text(String::from_utf8(out).map_err(|_| ProtocolError::InvalidUtf8)?)
         } else {

@@ -364,3 +364,61 @@ fn a_frame_header_alone_takes_nothing_from_the_budget_however_long_the_frame() {
     assert!(rx.read(&mut &wire[..]).is_err(), "unfinished: the input ends");
     assert_eq!(budget.used(), 0, "the room reserved for the frame is not memory yet");
 }
+
+/// A server-side decoder with permessage-deflate as browsers negotiate it.
+fn deflate_decoder(config: &Config) -> Decoder {
+    use super::extension::Compression;
+    let params = Compression::SERVER
+        .accept(["permessage-deflate; client_max_window_bits"])
+        .unwrap();
+    let mut rx = Decoder::new(Role::Server, config, &[]);
+    rx.set_deflate(&params);
+    rx
+}
+
+/// One masked client frame with RSV1 set around `data` compressed.
+fn compressed_client_frame(data: &[u8]) -> Vec<u8> {
+    use crate::deflate::{DeflateConfig, Deflater};
+    let mut payload = Vec::new();
+    Deflater::new(DeflateConfig {
+        context_takeover: false,
+        ..DeflateConfig::default()
+    })
+    .compress_message(data, &mut payload);
+    let mut wire = client_frames(&[(true, OpCode::Binary, &payload)]);
+    wire[0] |= 0x40;
+    wire
+}
+
+#[test]
+fn a_compressed_message_is_inflated_within_the_limit_and_the_budget() {
+    let budget = MessageBudget::new(256 * 1024);
+    let config = Config {
+        max_frame_size: 1 << 20,
+        max_message_size: 1 << 20,
+        budget: Some(budget.clone()),
+        ..Config::default()
+    };
+    let small = compressed_client_frame(&[b'a'; 300 * 1024]);
+    let mut rx = deflate_decoder(&config);
+    assert_eq!(
+        rx.read(&mut &small[..]).unwrap(),
+        Message::binary(vec![b'a'; 300 * 1024])
+    );
+    assert!(rx.last_message_wire().compressed);
+    assert!(rx.last_message_wire().payload_bytes < 2000);
+    // Past what the budget has left: 1013, nothing taken.
+    let large = compressed_client_frame(&[b'a'; 400 * 1024]);
+    match deflate_decoder(&config).read(&mut &large[..]) {
+        Err(Error::Protocol(e)) => assert_eq!(e.close_code(), CloseCode::TRY_AGAIN_LATER, "{e}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(budget.used(), 0);
+    // Past the message limit: 1009.
+    let bomb = compressed_client_frame(&vec![0u8; 2 << 20]);
+    let no_budget = Config { budget: None, ..config };
+    match deflate_decoder(&no_budget).read(&mut &bomb[..]) {
+        Err(Error::Protocol(e)) => assert_eq!(e.close_code(), CloseCode::TOO_BIG, "{e}"),
+        other => panic!("{other:?}"),
+    }
+}

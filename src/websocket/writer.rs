@@ -380,7 +380,7 @@ impl EncodedWriter<'_> {
     /// flag belongs to the open socket, shared by both halves: a `read`
     /// that starts on the reader's thread in that instant returns
     /// `WouldBlock` at once, which callers treat like a read timeout ("read
-    /// again"; see [`Reader::read`]). Writes cannot see it: they need this
+    /// again"; see [`super::conn::Reader::read`]). Writes cannot see it: they need this
     /// lock. Returns 0 while the end of an earlier frame is still unwritten.
     pub fn write_now(&mut self, frames: &[u8]) -> Result<usize> {
         if !self.side.unfinished.is_empty() {
