@@ -157,3 +157,35 @@ fn a_server_that_grants_server_context_takeover_gets_uncompressed_broadcasts() {
     }
     assert_eq!(hub.stats().compressed.load(Ordering::SeqCst), 0);
 }
+
+#[test]
+fn the_tickers_size_note_gives_the_compressed_bytes_a_compressing_page_received() {
+    use wirelab::app::json;
+    let (server, ticker) = wirelab::app::ticker::spawn("127.0.0.1:0", Duration::from_millis(5)).unwrap();
+    let mut ws = client(&format!("ws://{}/ws", server.local_addr()), Compression::CLIENT);
+    assert!(ws.compression().is_some());
+    let next = |ws: &mut WebSocket| match ws.read().unwrap() {
+        Message::Text(t) => (json::parse(&t).unwrap(), ws.last_message_wire(), t.len()),
+        other => panic!("{other:?}"),
+    };
+    let kind = |v: &json::Value| v.get("type").and_then(json::Value::as_str).unwrap_or("").to_string();
+    let number = |v: &json::Value, k: &str| v.get(k).and_then(json::Value::as_f64).unwrap();
+    // Skip to the first note: the ticks after it are the next note's.
+    while kind(&next(&mut ws).0) != "wire" {}
+    let (mut wire_bytes, mut json_bytes, mut ticks) = (0, 0, 0);
+    let note = loop {
+        let (event, wire, len) = next(&mut ws);
+        if kind(&event) == "wire" {
+            break event;
+        }
+        assert!(wire.compressed, "a tick is over the threshold");
+        wire_bytes += wire.payload_bytes;
+        json_bytes += len;
+        ticks += 1;
+    };
+    assert_eq!(ticks as u64, wirelab::app::ticker::WIRE_EVERY);
+    assert_eq!(number(&note, "ticks"), ticks as f64);
+    assert_eq!(number(&note, "bytes"), json_bytes as f64);
+    assert_eq!(number(&note, "deflated"), wire_bytes as f64, "the note says what was on the wire");
+    ticker.stop();
+}
