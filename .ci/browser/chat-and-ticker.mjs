@@ -13,7 +13,8 @@
 //      receives what the first sends (the three transports side by side),
 //      with no lost or repeated ids and no leave/join notices for the switch;
 //   4. the ticker page receives pushed updates and its chart is drawn, and a
-//      reconnect does not draw the replayed history twice;
+//      reconnect does not draw the replayed history twice; it shows its
+//      stream's compression ratio;
 //   5. a page of another origin (the ticker's) can neither open the chat's
 //      WebSocket nor post to its API (same-origin policy on the server).
 // Screenshots of each step go to OUT_DIR. Exits non-zero on the first failure.
@@ -202,6 +203,11 @@ try {
   const after = await ticker.evaluate(() => [...series.values()][0].points.length);
   if (after > before + 10 || after < before) throw new Error(`chart had ${before} points, ${after} after a reconnect`);
   console.log(`browser: ticker painted ${painted} pixels, ${rows} symbols`);
+  // The ticker's stream ratio, from the server's size note (every 20 ticks).
+  await ticker.waitForFunction(() => /%\)$/.test(document.querySelector("#ratio").textContent), null, {
+    timeout: TIMEOUT,
+  });
+  console.log(`browser: ticker compression: ${await ticker.textContent("#ratio")}`);
 
   step("a page of another site cannot open the chat's WebSocket nor post to its API");
   // The ticker's page is another origin (another port). From it, the chat's
