@@ -451,7 +451,10 @@ fn chat_messages(total: usize) -> Vec<Vec<u8>> {
             }
             let payload = text.len() + 30;
             let mut frame = String::new();
-            let _ = write!(frame, r#","frame":{{"frames":1,"header":6,"payload":{payload}}}"#);
+            let _ = write!(
+                frame,
+                r#","frame":{{"frames":1,"header":6,"payload":{payload},"deflated":true}}"#
+            );
             format!(r#"{{"type":"message","id":{id},"nick":"{nick}","text":"{text}","ts":{ts}{frame}}}"#)
         };
         len += event.len() + 1;

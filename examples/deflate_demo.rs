@@ -7,7 +7,8 @@
 //! ```
 //!
 //! Without an argument it compresses a chat message as the chat page
-//! receives it. Everything printed is computed by `wirelab::deflate`.
+//! receives it, and then the reply to it, with and without context
+//! takeover. Everything printed is computed by `wirelab::deflate`.
 
 use wirelab::deflate::block::Plan;
 use wirelab::deflate::huffman::canonical_codes;
@@ -18,6 +19,9 @@ use wirelab::deflate::{DeflateConfig, Deflater, Inflater};
 
 const CHAT: &str =
     r#"{"type":"message","id":42,"nick":"ada","text":"is the socket open? the socket is open!","ts":1732450000123}"#;
+
+/// The message after `CHAT` in the conversation, for step 5.
+const REPLY: &str = r#"{"type":"message","id":43,"nick":"grace","text":"it is open: I can see the socket from here","ts":1732450002456}"#;
 
 fn main() {
     let text = std::env::args().nth(1).unwrap_or_else(|| CHAT.to_string());
@@ -136,6 +140,33 @@ fn main() {
         "\n    With context takeover the second copy is a single match into the first: the\n    \
          window outlives the message. Without it every message starts from nothing."
     );
+
+    // 5. The next message of a conversation: different, but built the same way.
+    if std::env::args().nth(1).is_none() {
+        println!("\n5. The reply, after the first message (a different message of the same shape):\n");
+        println!("    {REPLY}\n");
+        let mut with = Deflater::new(DeflateConfig::default());
+        let mut first = Vec::new();
+        with.compress_message(data, &mut first);
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        with.compress_message(REPLY.as_bytes(), &mut a);
+        without.compress_message(REPLY.as_bytes(), &mut b);
+        let mut inflater = Inflater::new(WindowBits::MAX, true);
+        let mut back = Vec::new();
+        inflater
+            .inflate_message(&first, &mut back, data.len())
+            .expect("inflates");
+        back.clear();
+        inflater.inflate_message(&a, &mut back, REPLY.len()).expect("inflates");
+        assert_eq!(back, REPLY.as_bytes());
+        println!("    {} bytes of JSON", REPLY.len());
+        println!("    context takeover:    {:4} bytes  {}", a.len(), hex(&a));
+        println!("    no context takeover: {:4} bytes  {}", b.len(), hex(&b));
+        println!(
+            "\n    The keys, the punctuation and the words the first message used are matches\n    \
+             into it; only what is new is spelled out."
+        );
+    }
 }
 
 /// The tokens as text: literals as themselves, matches as [length@distance].

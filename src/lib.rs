@@ -25,9 +25,9 @@
 //! | [`tcp`] | TCP's handshake and states, the byte stream, full duplex | `tcp_echo`, `tcp_handshake`, `duplex`, `stream_vs_message` | 0, 2, 3 | architecture |
 //! | [`udp`] | datagrams, no connection | `udp_echo` | 2, 3 | — |
 //! | [`http`] | HTTP/1.1: parser with limits, keep-alive, pipelining, router | `http_server` | 0, 1, 3, 4 | http, handshake |
-//! | [`websocket`] | RFC 6455 by hand: handshake, frames, masking, close, split halves | `ws_echo`, `ws_client`, `frame_anatomy` | 0, 1, 2, 3 | handshake, frames |
+//! | [`websocket`] | RFC 6455 by hand: handshake, frames, masking, close, split halves; permessage-deflate (RFC 7692) | `ws_echo`, `ws_client`, `frame_anatomy` | 0, 1, 2, 3 | handshake, frames, compression |
 //! | [`deflate`] | DEFLATE (RFC 1951) by hand, for permessage-deflate | `deflate_demo`, `deflate_bench` | 0 | compression |
-//! | [`broadcast`] | the hub thread: encode once, write to every socket itself, flow control, keepalive | `ws_broadcast`, `broadcast_load` | 0, 1, 4 | broadcast, performance |
+//! | [`broadcast`] | the hub thread: encode (and compress) once, write to every socket itself, flow control, keepalive | `ws_broadcast`, `broadcast_load` | 0, 1, 4 | broadcast, performance |
 //! | [`limits`] | every server's limits and worst-case memory, in one place | every server | — | security |
 //! | [`app`] | JSON, the event log and polling, a REST resource, the chat and the ticker | `chat`, `ticker`, `http_server`, `push_vs_poll` | 0, 1, 2 | broadcast, http |
 //! | [`observe`] | hex dumps, timelines, a byte-counting relay | `duplex`, `push_vs_poll` | 0, 2 | architecture |

@@ -541,6 +541,9 @@ fn the_ticker_pushes_ticks_without_being_asked() {
     let mut seqs = Vec::new();
     while seqs.len() < 5 {
         let tick = next_event(&mut ws);
+        if tick.get("type").and_then(json::Value::as_str) == Some("wire") {
+            continue; // the size note every 20 ticks
+        }
         assert_eq!(tick.get("type").and_then(json::Value::as_str), Some("tick"));
         seqs.push(tick.get("seq").and_then(json::Value::as_f64).unwrap());
     }

@@ -22,9 +22,12 @@ fn client(addr: SocketAddr) -> WebSocket {
     ws
 }
 
+/// The next event, past the size reports that follow compressed ones
+/// (`"type":"wire"`, checked in `tests/chat.rs`).
 fn next_event(ws: &mut WebSocket) -> json::Value {
     loop {
         match ws.read().unwrap() {
+            Message::Text(t) if t.starts_with(r#"{"type":"wire""#) => {}
             Message::Text(t) => return json::parse(&t).unwrap(),
             Message::Close(frame) => panic!("closed: {frame:?}"),
             _ => {}
@@ -338,4 +341,48 @@ fn a_tab_moving_from_polling_to_websocket_is_online_before_it_hears_the_history(
     alice.send(Message::text(r#"{"type":"say","text":"ping"}"#)).unwrap();
     let next = next_event(&mut alice);
     assert_eq!(field(&next, "text"), "ping", "bob never seemed to leave: {next:?}");
+}
+
+#[test]
+fn a_compressing_page_is_told_the_compressed_size_it_was_sent_and_it_is_the_size_on_the_wire() {
+    let (server, _chat) = start();
+    let addr = server.local_addr();
+    // `client` offers permessage-deflate as browsers do.
+    let mut ws = client(addr);
+    assert!(ws.compression().is_some(), "the chat accepts the extension");
+    ws.send(Message::text(r#"{"type":"join","nick":"ada"}"#)).unwrap();
+    let raw = |ws: &mut WebSocket| match ws.read().unwrap() {
+        Message::Text(t) => (json::parse(&t).unwrap(), ws.last_message_wire()),
+        other => panic!("{other:?}"),
+    };
+    let (history, wire) = raw(&mut ws);
+    assert_eq!(field(&history, "type"), "history");
+    let (note, _) = raw(&mut ws);
+    assert_eq!((field(&note, "type"), field(&note, "of")), ("wire", "history"));
+    assert!(wire.compressed);
+    assert_eq!(number(&note, "deflated"), wire.payload_bytes as f64);
+    let (joined, _) = raw(&mut ws);
+    assert_eq!(field(&joined, "type"), "join");
+
+    let text = "the same words again and again: the same words again and again";
+    ws.send(Message::text(format!(r#"{{"type":"say","text":"{text}"}}"#)))
+        .unwrap();
+    let (said, wire) = raw(&mut ws);
+    assert_eq!(field(&said, "text"), text);
+    assert!(wire.compressed, "{wire:?}");
+    let frame = said.get("frame").unwrap();
+    assert_eq!(
+        frame.get("deflated"),
+        Some(&json::Value::Bool(true)),
+        "our frame to it was compressed"
+    );
+    let (note, _) = raw(&mut ws);
+    assert_eq!(field(&note, "type"), "wire", "{note:?}");
+    assert_eq!(number(&note, "id"), number(&said, "id"));
+    assert_eq!(
+        number(&note, "deflated"),
+        wire.payload_bytes as f64,
+        "the note tells the truth"
+    );
+    assert!(number(&note, "bytes") > number(&note, "deflated"));
 }

@@ -5,13 +5,16 @@
 //
 // Checks, in order:
 //   1. two chat tabs join over WebSocket; a line typed in one appears in the other;
+//      Chromium negotiated permessage-deflate (ws.extensions), and the wire
+//      panel shows the compression ratio the server reported;
 //   2. typed HTML is shown as text, never run; right-to-left text stays inside
 //      its message; a message the server refuses is answered on the page;
 //   3. the second tab switches to long polling, then short polling, and still
 //      receives what the first sends (the three transports side by side),
 //      with no lost or repeated ids and no leave/join notices for the switch;
 //   4. the ticker page receives pushed updates and its chart is drawn, and a
-//      reconnect does not draw the replayed history twice;
+//      reconnect does not draw the replayed history twice; it shows its
+//      stream's compression ratio;
 //   5. a page of another origin (the ticker's) can neither open the chat's
 //      WebSocket nor post to its API (same-origin policy on the server).
 // Screenshots of each step go to OUT_DIR. Exits non-zero on the first failure.
@@ -107,6 +110,16 @@ try {
   await sees(bob, "hello from alice, over WebSocket");
   await say(bob, "hi alice, bob here");
   await sees(alice, "hi alice, bob here");
+  step("Chromium negotiated permessage-deflate and the wire panel shows the ratio");
+  for (const [who, p] of [["alice", alice], ["bob", bob]]) {
+    const extensions = await p.evaluate(() => state.ws.extensions);
+    if (!/^permessage-deflate/.test(extensions)) throw new Error(`${who}: ws.extensions is "${extensions}"`);
+    await p.waitForFunction(() => document.querySelector("#deflate").dataset.ratio !== "", null, { timeout: TIMEOUT });
+    const ratio = Number(await p.evaluate(() => document.querySelector("#deflate").dataset.ratio));
+    if (!(ratio > 0 && ratio < 1)) throw new Error(`${who}: compressed/uncompressed ratio ${ratio}`);
+    const line = await p.textContent("#deflate");
+    console.log(`browser: ${who}: Sec-WebSocket-Extensions: ${extensions}; ${line}`);
+  }
   step("typed HTML stays text; RTL text stays in its message; a refusal is shown");
   const xss = `<img src=x onerror="window.pwned=1">`;
   await say(alice, xss);
@@ -190,6 +203,11 @@ try {
   const after = await ticker.evaluate(() => [...series.values()][0].points.length);
   if (after > before + 10 || after < before) throw new Error(`chart had ${before} points, ${after} after a reconnect`);
   console.log(`browser: ticker painted ${painted} pixels, ${rows} symbols`);
+  // The ticker's stream ratio, from the server's size note (every 20 ticks).
+  await ticker.waitForFunction(() => /%\)$/.test(document.querySelector("#ratio").textContent), null, {
+    timeout: TIMEOUT,
+  });
+  console.log(`browser: ticker compression: ${await ticker.textContent("#ratio")}`);
 
   step("a page of another site cannot open the chat's WebSocket nor post to its API");
   // The ticker's page is another origin (another port). From it, the chat's

@@ -147,11 +147,15 @@ pub fn serve(addr: &str, max: Option<&str>) -> ! {
         if published != last {
             last = published;
             eprintln!(
-                "hub: {published} published, {} delivered, {} dropped, {} writer threads started, {} subscribers",
+                "hub: {published} published, {} delivered, {} dropped, {} writer threads started, {} subscribers; \
+                 {} compressed, {} B to {} B",
                 s.delivered.load(Ordering::Relaxed),
                 s.dropped.load(Ordering::Relaxed),
                 s.writer_threads.load(Ordering::Relaxed),
-                s.subscribers.load(Ordering::Relaxed)
+                s.subscribers.load(Ordering::Relaxed),
+                s.compressed.load(Ordering::Relaxed),
+                s.deflate_in.load(Ordering::Relaxed),
+                s.deflate_out.load(Ordering::Relaxed)
             );
         }
     }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::websocket::CloseCode;
+use crate::websocket::{CloseCode, Compression};
 
 /// How long a client may stay silent (no message, no pong) before it is
 /// considered dead. A minute tolerates a busy or briefly suspended peer;
@@ -119,6 +119,12 @@ pub struct HubConfig {
     /// How long the hub waits for room in a full channel subscriber (see
     /// `Hub::join`) before dropping it; [`ROOM_WAIT`] by default.
     pub channel_wait: Duration,
+    /// How the hub compresses for subscribers that negotiated
+    /// permessage-deflate without server context takeover: its `level` and
+    /// `threshold` (frames with a shorter payload go out uncompressed);
+    /// `enabled: false` sends every subscriber uncompressed frames.
+    /// [`Compression::SERVER`] by default, the same as the accepting side.
+    pub compression: Compression,
 }
 
 impl Default for HubConfig {
@@ -129,6 +135,7 @@ impl Default for HubConfig {
             quantum: QUANTUM,
             batch_bytes: BATCH_BYTES,
             channel_wait: ROOM_WAIT,
+            compression: Compression::SERVER,
         }
     }
 }

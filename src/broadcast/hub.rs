@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use crossbeam_channel::{bounded, SendTimeoutError, Sender};
 
+use super::compress::{compress_batch, group_of, Group};
 use super::config::HubConfig;
 use super::outbox::Outbox;
 use super::publish::Inbox;
@@ -30,6 +31,15 @@ pub struct HubStats {
     /// Writer threads started: each time a subscriber's socket had no room
     /// for a batch and the rest had to wait in its outbox.
     pub writer_threads: AtomicU64,
+    /// Frames compressed for permessage-deflate: one per published data
+    /// frame (at or over the threshold) per group of subscribers that
+    /// negotiated the same window without server context takeover, however
+    /// many subscribers the group has.
+    pub compressed: AtomicU64,
+    /// Payload bytes fed to the compressor, summed over `compressed`.
+    pub deflate_in: AtomicU64,
+    /// Compressed payload bytes it produced, summed over `compressed`.
+    pub deflate_out: AtomicU64,
 }
 
 /// Frames joined for one fan-out: written to each socket with one `write`.
@@ -47,9 +57,14 @@ pub(super) struct Batch {
 
 impl Batch {
     pub fn push(&mut self, frame: Frame) {
-        self.bytes.extend_from_slice(&frame);
-        self.ends.push(self.bytes.len());
+        self.push_bytes(&frame);
         self.frames.push(frame);
+    }
+
+    /// Appends a frame to `bytes` only (for batches never sent to channels).
+    pub fn push_bytes(&mut self, frame: &[u8]) {
+        self.bytes.extend_from_slice(frame);
+        self.ends.push(self.bytes.len());
     }
 
     /// The end of the frame that byte `at` belongs to: `at` itself if a
@@ -203,6 +218,11 @@ impl Hub {
         self.shared.inbox.publish(0, frame);
     }
 
+    /// The bounds and the compression settings it was started with.
+    pub fn config(&self) -> &HubConfig {
+        self.shared.inbox.config()
+    }
+
     /// The hub's counters.
     pub fn stats(&self) -> &HubStats {
         &self.shared.stats
@@ -253,6 +273,8 @@ struct SocketMember {
     id: u64,
     outbox: Arc<Outbox>,
     next_ping: Instant,
+    /// Which bytes it gets: uncompressed, or compressed for its group.
+    group: Group,
 }
 
 /// The hub thread.
@@ -281,10 +303,12 @@ fn run(shared: &Shared) {
                 Member::Socket(outbox) => {
                     let due = Instant::now() + outbox.config.ping_period;
                     next_ping = Some(next_ping.map_or(due, |t| t.min(due)));
+                    let group = group_of(outbox.compression(), &shared.inbox.config().compression);
                     sockets.push(SocketMember {
                         id: join.id,
                         outbox,
                         next_ping: due,
+                        group,
                     });
                 }
                 Member::Channel(tx, kicked) => channels.push((join.id, tx, kicked)),
@@ -317,7 +341,8 @@ fn run(shared: &Shared) {
 
 /// Sends one batch to everyone, in turn: written straight to each socket
 /// that has room, queued for the others (waiting for room if a queue is
-/// full), sent frame by frame to channels.
+/// full), sent frame by frame to channels. Subscribers of a compression
+/// group get the batch compressed, once for the whole group, on first need.
 fn fan_out(
     shared: &Shared,
     sockets: &mut Vec<SocketMember>,
@@ -331,9 +356,26 @@ fn fan_out(
     let one_by_one = std::mem::take(&mut batch.frames);
     let frames = one_by_one.len() as u64;
     let batch = Arc::new(batch);
+    let compression = shared.inbox.config().compression;
+    // Few groups (one per window size in use): a short list beats a map.
+    let mut compressed: Vec<(Group, Arc<Batch>)> = Vec::new();
     let mut reached = 0u64;
     sockets.retain(|s| {
-        let kept = s.outbox.deliver(&batch, &shared.stopping);
+        let bytes = match s.group {
+            None => &batch,
+            Some(bits) => {
+                let at = match compressed.iter().position(|(g, _)| *g == s.group) {
+                    Some(at) => at,
+                    None => {
+                        let b = compress_batch(&one_by_one, bits, &compression, &shared.stats);
+                        compressed.push((s.group, Arc::new(b)));
+                        compressed.len() - 1
+                    }
+                };
+                &compressed[at].1
+            }
+        };
+        let kept = s.outbox.deliver(bytes, &shared.stopping);
         reached += u64::from(kept);
         kept
     });

@@ -20,6 +20,10 @@
 //! - **Encode once, batch what arrives together.** Each publish is one
 //!   complete frame; the hub joins the frames waiting into one batch and
 //!   writes the same bytes to every socket.
+//! - **Compress once per group.** Subscribers that negotiated
+//!   permessage-deflate with the same window and no server context
+//!   takeover get the same compressed bytes, made once per batch
+//!   (`compress.rs`); the others get the frames as published.
 //! - **A delivery is one `write`.** The hub writes each batch to each socket
 //!   itself, with a write that does not wait (`outbox.rs`): no thread wakes
 //!   up. Only a subscriber whose socket is full gets a **writer thread**,
@@ -44,6 +48,7 @@
 //! `docs/broadcast.md` explains each choice with the figures that decided
 //! it; `docs/performance.md` has the measurements and how to repeat them.
 
+mod compress;
 mod config;
 mod hub;
 mod outbox;
@@ -51,6 +56,7 @@ mod publish;
 mod relay;
 mod subscriber;
 
+pub use compress::deflated;
 pub use config::{
     HubConfig, SubscriberConfig, BATCH_BYTES, CLOSE_GRACE, OUTBOX_BYTES, PING_PERIOD, PONG_WAIT, PUBLISHER_BYTES,
     PUBLISH_QUEUE_BYTES, QUANTUM, ROOM_WAIT, TOO_SLOW, WRITE_WAIT,

@@ -144,6 +144,11 @@ impl Outbox {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// What its connection negotiated for permessage-deflate, if anything.
+    pub fn compression(&self) -> Option<crate::websocket::DeflateParams> {
+        self.writer.compression()
+    }
+
     /// Why the subscriber is out of the hub, if it is.
     pub fn gone(&self) -> Option<Gone> {
         self.lock().gone

@@ -41,6 +41,10 @@ const state = {
   live: null, // the transport running now: { kind, ws, joined }
   generation: 0, // bumps on every transport switch; stale loops stop
   totals: { ws: { n: 0, h: 0, p: 0 }, http: { n: 0, h: 0, p: 0 } },
+  // permessage-deflate (RFC 7692): whether this page's WebSocket negotiated
+  // it, and what the server says it made of what it sent us.
+  deflate: false,
+  deflated: { n: 0, bytes: 0, wire: 0 },
 };
 
 function setStatus(text, cls) {
@@ -135,6 +139,11 @@ function wire(kind, line, headerBytes, payloadBytes) {
   row.querySelector(".n").textContent = t.n;
   row.querySelector(".h").textContent = t.h;
   row.querySelector(".p").textContent = t.p;
+  logLine(line);
+}
+
+// A line in the wire log, newest first.
+function logLine(line) {
   const li = document.createElement("li");
   li.innerHTML = line; // built here from numbers and fixed words only
   const log = $("#wire-log");
@@ -163,6 +172,44 @@ function knownToken() {
   }
 }
 
+// The compression line under the totals: negotiated or not, and the
+// payload bytes of compressed messages before and after, as the server
+// reported them.
+function showDeflate() {
+  const el = $("#deflate");
+  const d = state.deflated;
+  if (!state.deflate) {
+    el.textContent = "permessage-deflate: not negotiated (every frame's payload is the message itself)";
+  } else if (d.n === 0) {
+    el.textContent = "permessage-deflate: negotiated; no compressed message received yet";
+  } else {
+    const ratio = ((100 * d.wire) / d.bytes).toFixed(0);
+    el.textContent =
+      `permessage-deflate: ${d.n} compressed messages received, ${d.bytes} B of JSON sent as ` +
+      `${d.wire} B of payload (${ratio} %, ${(d.bytes / d.wire).toFixed(2)} : 1)`;
+  }
+  el.dataset.ratio = d.n ? (d.wire / d.bytes).toFixed(3) : "";
+}
+
+// A size note from the server: {"type":"wire","id":N|"of":"history","bytes":U,"deflated":C}.
+function noteDeflated(ev) {
+  const bytes = Number(ev.bytes);
+  const wireBytes = Number(ev.deflated);
+  const what = ev.of === "history" ? "history" : `message #${Number(ev.id)}`;
+  if (!state.deflate) {
+    logLine(`&nbsp;&nbsp;a size note for compressing pages (${what}); this page did not negotiate compression`);
+    return;
+  }
+  state.deflated.n += 1;
+  state.deflated.bytes += bytes;
+  state.deflated.wire += wireBytes;
+  logLine(
+    `&nbsp;&nbsp;${what} was compressed: ${body(wireBytes)} on the wire for ${bytes} B of JSON ` +
+      `(${((100 * wireBytes) / bytes).toFixed(0)} %)`,
+  );
+  showDeflate();
+}
+
 const head = (n) => `<span class="head">${n} B head</span>`;
 const body = (n) => `<span class="body">${n} B payload</span>`;
 
@@ -179,6 +226,8 @@ function startWebSocket(gen, onJoined) {
   setStatus("connecting…");
   ws.onopen = () => {
     setStatus("WebSocket open", "on");
+    state.deflate = /permessage-deflate/.test(ws.extensions);
+    showDeflate();
     const join = { type: "join", nick: state.nick, since: state.lastId };
     if (state.epoch !== null) join.epoch = state.epoch;
     const token = knownToken();
@@ -195,11 +244,16 @@ function startWebSocket(gen, onJoined) {
       return;
     }
     const sender = ev.frame
-      ? ` (${ev.nick === state.nick ? "your" : "its sender's"} frame to the server was ${ev.frame.header} + ${ev.frame.payload} B)`
+      ? ` (${ev.nick === state.nick ? "your" : "its sender's"} frame to the server was ` +
+        `${Number(ev.frame.header)} + ${Number(ev.frame.payload)} B${ev.frame.deflated === true ? ", compressed" : ""})`
       : "";
     const type = String(ev.type).replace(/[^a-z]/g, ""); // into innerHTML: letters only
+    // Sizes after inflating: with compression the frame on the wire was
+    // smaller, and a size note from the server follows.
     wire("ws", `&darr; frame ${type}: ${head(h)} + ${body(bytes)}${sender}`, h, bytes);
-    if (ev.type === "error") {
+    if (ev.type === "wire") {
+      noteDeflated(ev);
+    } else if (ev.type === "error") {
       if (!joined) refused = ev.text;
       showError(`the server refused: ${ev.text}`);
     } else if (ev.type === "history") {

@@ -19,6 +19,15 @@
 //! request and response heads vs bodies for polling (`X-Request-Head-Bytes`,
 //! `X-Response-Head-Bytes`).
 //!
+//! With permessage-deflate (RFC 7692) the browser inflates before the page
+//! sees anything, so the page cannot measure compression; the server tells
+//! it. A sender's frame report (`"frame"`) says whether that frame arrived
+//! compressed (`"deflated":true`, its payload then the compressed size);
+//! each `message` event is followed by `{"type":"wire","id":N,"bytes":U,"deflated":C}`,
+//! the compressed size the hub sent it with ([`wire_note`]); the history is
+//! followed by `{"type":"wire","of":"history",…}` from the connection's own
+//! compressor. Events under the threshold are sent as they are, with no note.
+//!
 //! WebSocket protocol (JSON text messages):
 //!
 //! - page → server: `{"type":"join","nick":"alice"}` first (optionally with
@@ -68,7 +77,7 @@ pub mod session;
 pub mod validate;
 
 pub use room::{
-    spawn, spawn_with, Chat, ChatConfig, ChatLimits, Refusal, CHAT_CSS, CHAT_JS, HISTORY, INDEX_HTML, JOINS,
+    spawn, spawn_with, wire_note, Chat, ChatConfig, ChatLimits, Refusal, CHAT_CSS, CHAT_JS, HISTORY, INDEX_HTML, JOINS,
     JOINS_PER_ADDRESS, KEEP, MAX_ONLINE, MAX_WAITING, SAYS,
 };
 pub use session::{JOIN_WAIT, MAX_MESSAGE};

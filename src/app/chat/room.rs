@@ -14,9 +14,11 @@ use crate::app::events::{now_ms, EventLog};
 use crate::app::json::escape;
 use crate::app::rate::{Bucket, Buckets, Rate};
 use crate::broadcast::{Hub, Incoming, SubscriberConfig};
+use crate::deflate::WindowBits;
 use crate::http::{HttpConfig, HttpServer, Router, SitePolicy};
 use crate::limits::ServerBudget;
 use crate::server::ServerHandle;
+use crate::websocket::Compression;
 
 /// The page.
 pub const INDEX_HTML: &str = include_str!("index.html");
@@ -312,21 +314,32 @@ impl Chat {
         });
     }
 
+    /// Announces a message; `wire` is how it arrived over WebSocket, if it
+    /// did. Pages that negotiated permessage-deflate cannot see how big the
+    /// message was on the wire, so a size report follows it (see
+    /// [`wire_note`]).
     pub(super) fn announce_message(&self, nick: &str, text: &str, wire: Option<&Incoming>) -> u64 {
         let frame = wire.map_or(String::new(), |m| {
             format!(
-                r#","frame":{{"frames":{},"header":{},"payload":{}}}"#,
-                m.wire.frames, m.wire.header_bytes, m.wire.payload_bytes
+                r#","frame":{{"frames":{},"header":{},"payload":{},"deflated":{}}}"#,
+                m.wire.frames, m.wire.header_bytes, m.wire.payload_bytes, m.wire.compressed
             )
         });
-        self.announce(|id| {
-            format!(
+        let mut note = None;
+        let id = self.announce(|id| {
+            let json = format!(
                 r#"{{"type":"message","id":{id},"nick":{},"text":{},"ts":{}{frame}}}"#,
                 escape(nick),
                 escape(text),
                 now_ms()
-            )
-        })
+            );
+            note = wire_note(id, &json, &self.hub.config().compression);
+            json
+        });
+        if let Some(note) = note {
+            self.hub.publish_text(&note);
+        }
+        id
     }
 
     /// The events after `since` as a JSON array (at most [`HISTORY`] when
@@ -401,6 +414,23 @@ fn refusal(e: &JoinRefused, nick: &str) -> Refusal {
     }
 }
 
+/// `{"type":"wire","id":N,"bytes":U,"deflated":C}`: event N's JSON is `U`
+/// bytes; pages that negotiated permessage-deflate the way browsers do
+/// (the server's full 15-bit window) received it as `C` bytes of compressed
+/// payload. `C` comes from the hub's own compressor with the hub's settings
+/// ([`crate::broadcast::deflated`]), so it is the payload those pages were
+/// sent, byte for byte. `None` when the hub sends the event uncompressed
+/// (under the threshold, or compression off). The note itself is under the
+/// threshold: it goes out uncompressed and needs no note of its own.
+pub fn wire_note(id: u64, json: &str, compression: &Compression) -> Option<String> {
+    let deflated = crate::broadcast::deflated(json.as_bytes(), WindowBits::MAX, compression)?;
+    Some(format!(
+        r#"{{"type":"wire","id":{id},"bytes":{},"deflated":{}}}"#,
+        json.len(),
+        deflated.len()
+    ))
+}
+
 /// Starts the chat on `addr` with the default limits (HTTP with the wire
 /// headers on, same-origin). Returns the server's handle and the chat state.
 pub fn spawn(addr: impl ToSocketAddrs, subscriber: SubscriberConfig) -> io::Result<(ServerHandle, Arc<Chat>)> {
@@ -438,10 +468,19 @@ mod tests {
         };
         chat.arrive(&join, Via::Polling, IpAddr::from([127, 0, 0, 1])).unwrap();
         let logged: Vec<Arc<str>> = chat.log.since(0).into_iter().map(|(_, e)| e).collect();
-        for event in &logged {
-            let frame = rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+        let mut published = std::iter::from_fn(|| {
+            let frame = rx.recv_timeout(std::time::Duration::from_secs(5)).ok()?;
             let (_, header_len) = crate::websocket::frame::FrameHeader::parse(&frame).unwrap().unwrap();
-            assert_eq!(&frame[header_len..], event.as_bytes());
+            Some(frame[header_len..].to_vec())
+        });
+        for event in &logged {
+            let payload = published.next().unwrap();
+            assert_eq!(payload, event.as_bytes());
+            if event.contains(r#""type":"message""#) {
+                // Its size note follows it, and is not an event.
+                let note = String::from_utf8(published.next().unwrap()).unwrap();
+                assert!(note.starts_with(r#"{"type":"wire","id":1,"#), "{note}");
+            }
         }
         assert!(logged[0].contains(r#""id":1"#) && logged[1].contains(r#""type":"join""#));
         chat.hub.stop();

@@ -99,7 +99,17 @@ impl Chat {
             writer.send_text(&format!(
                 r#"{{"type":"history","epoch":{},"token":"{token}","events":{history}}}"#,
                 self.epoch
-            ))
+            ))?;
+            // This connection's own compressor sent the history: say what
+            // it made of it (the page cannot see the wire).
+            let sent = writer.last_sent();
+            if sent.compressed {
+                writer.send_text(&format!(
+                    r#"{{"type":"wire","of":"history","bytes":{},"deflated":{}}}"#,
+                    sent.message_bytes, sent.payload_bytes
+                ))?;
+            }
+            Ok(())
         };
         let on_text = |msg: Incoming| {
             let refused = match read_from_page(&msg.text) {

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use super::market::{step, SYMBOLS};
 use crate::app::events::now_ms;
-use crate::broadcast::{serve_subscriber, Hub, SubscriberConfig};
+use crate::broadcast::{self, serve_subscriber, Hub, SubscriberConfig};
+use crate::deflate::WindowBits;
 use crate::http::{HttpConfig, HttpServer, Router, SitePolicy};
 use crate::limits::ServerBudget;
 use crate::random::XorShift;
@@ -26,6 +27,10 @@ pub const TICKER_JS: &str = include_str!("ticker.js");
 
 /// Ticks replayed to a new page, so its chart does not start empty.
 pub const HISTORY: usize = 120;
+
+/// Ticks summed in one size note (`{"type":"wire",…}`): every 5 s at the
+/// default 250 ms interval.
+pub const WIRE_EVERY: u64 = 20;
 
 /// A running ticker: its hub and recent ticks.
 #[derive(Debug)]
@@ -98,6 +103,10 @@ impl Ticker {
         let mut rng = XorShift::seeded();
         let mut prices: Vec<f64> = SYMBOLS.iter().map(|(_, p)| *p).collect();
         let mut seq = 0u64;
+        // JSON bytes, and their size as the hub compresses them for pages
+        // with permessage-deflate, since the last size note.
+        let (mut bytes, mut deflated) = (0, 0);
+        let compression = self.hub.config().compression;
         while !self.stop.load(Ordering::SeqCst) {
             seq += 1;
             let quotes: Vec<String> = SYMBOLS
@@ -121,6 +130,19 @@ impl Ticker {
                 }
             }
             self.hub.publish_text(&tick);
+            // The page cannot see the wire: every WIRE_EVERY ticks, say what
+            // the hub's compressor made of them (the same function and
+            // settings, so the same sizes). The note is under the threshold:
+            // it goes out as it is.
+            bytes += tick.len();
+            deflated +=
+                broadcast::deflated(tick.as_bytes(), WindowBits::MAX, &compression).map_or(tick.len(), |d| d.len());
+            if seq % WIRE_EVERY == 0 {
+                self.hub.publish_text(&format!(
+                    r#"{{"type":"wire","ticks":{WIRE_EVERY},"bytes":{bytes},"deflated":{deflated}}}"#
+                ));
+                (bytes, deflated) = (0, 0);
+            }
             thread::sleep(self.interval);
         }
     }

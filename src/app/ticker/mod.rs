@@ -13,6 +13,11 @@
 //! - on connect: `{"type":"hello","interval_ms":250,"history":[tick, …]}`;
 //! - then every interval: `{"type":"tick","seq":812,"t":1732450000000,"quotes":[{"symbol":"ACME","price":101.23,"open":100.0}, …]}`
 //!   (`t` in milliseconds since the Unix epoch, for the page's "age on arrival").
+//! - every [`WIRE_EVERY`] ticks: `{"type":"wire","ticks":20,"bytes":U,"deflated":C}`,
+//!   the JSON bytes of those ticks and their payload bytes as the hub
+//!   compresses them for pages that negotiated permessage-deflate (the
+//!   browser inflates before the page sees a message, so only the server
+//!   can say).
 //!
 //! | module | what |
 //! |---|---|
@@ -22,4 +27,4 @@
 pub mod feed;
 pub mod market;
 
-pub use feed::{spawn, Ticker, HISTORY, INDEX_HTML, TICKER_JS};
+pub use feed::{spawn, Ticker, HISTORY, INDEX_HTML, TICKER_JS, WIRE_EVERY};

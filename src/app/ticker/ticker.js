@@ -6,6 +6,7 @@ const COLORS = ["#60a5fa", "#f472b6", "#facc15", "#4ade80", "#c084fc", "#fb923c"
 const KEEP = 300; // points per symbol on the chart
 const series = new Map(); // symbol -> { color, open, points: [price] }
 let updates = 0;
+let deflate = false; // whether this page's WebSocket negotiated permessage-deflate
 let dirty = false;
 let intervalMs = 250; // the server's push interval, from its hello
 let socket = null;
@@ -134,7 +135,11 @@ function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const ws = new WebSocket(`${scheme}://${location.host}/ws`);
   socket = ws;
-  ws.onopen = () => setStatus("live", "on");
+  ws.onopen = () => {
+    setStatus("live", "on");
+    deflate = /permessage-deflate/.test(ws.extensions);
+    $("#ratio").textContent = deflate ? "negotiated; the first report comes within 5 s" : "not negotiated";
+  };
   ws.onmessage = (e) => {
     const msg = JSON.parse(e.data);
     if (msg.type === "hello") {
@@ -150,6 +155,15 @@ function connect() {
         lastSeq = 0;
       }
       msg.history.forEach(apply);
+      return;
+    }
+    if (msg.type === "wire") {
+      // The server's size report for the last ticks (the browser inflated
+      // them before this page saw them).
+      if (deflate) {
+        const pct = ((100 * msg.deflated) / msg.bytes).toFixed(0);
+        $("#ratio").textContent = `${msg.deflated} B on the wire for ${msg.bytes} B of JSON over the last ${msg.ticks} ticks (${pct} %)`;
+      }
       return;
     }
     if (msg.type !== "tick") return;
