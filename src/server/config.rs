@@ -158,6 +158,31 @@ impl ServerConfig {
         let for_connections = limit.saturating_sub(self.accept_threads() as u64);
         descriptor_cap(Some(for_connections), self.fds_per_connection, self.max_connections)
     }
+
+    /// Why the cap in force is below [`ServerConfig::max_connections`],
+    /// in a sentence for the log (`None` when it is not): the descriptor
+    /// limit, what each connection and the rest of the server hold of it,
+    /// and how to raise it.
+    pub fn cap_note(&self, soft_limit: Option<u64>) -> Option<String> {
+        let cap = self.connection_cap(soft_limit);
+        if cap >= self.max_connections {
+            return None;
+        }
+        let limit = match soft_limit {
+            Some(n) => format!("{n}"),
+            None => format!("unknown ({FALLBACK_FD_LIMIT} assumed)"),
+        };
+        Some(format!(
+            "{}: at most {cap} connections, not {}: the open-file limit (ulimit -n) is {limit} descriptors; \
+             each connection holds {} of them, the {} threads that may wait in accept one each, \
+             and {RESERVED_FDS} are kept for the listener and for closing refused clients; \
+             to serve more, raise the limit in the shell that starts the server (ulimit -n 65536)",
+            self.name,
+            self.max_connections,
+            self.fds_per_connection,
+            self.accept_threads(),
+        ))
+    }
 }
 
 /// The soft and hard limits on open files from the text of
@@ -239,6 +264,29 @@ Max locked memory         8388608              8388608              bytes     \n
         );
         assert_eq!(descriptor_cap(Some(10), 5, 8192), 1, "never zero");
         assert_eq!(descriptor_cap(Some(u64::MAX), 1, 1 << 40), 1 << 40, "unlimited");
+    }
+
+    #[test]
+    fn the_log_says_why_the_cap_is_lower_in_descriptors_and_how_to_raise_it() {
+        let config = ServerConfig {
+            name: "chat".to_string(),
+            ..ServerConfig::default()
+        };
+        let note = config.cap_note(Some(1024)).unwrap();
+        let cap = config.connection_cap(Some(1024));
+        assert!(
+            note.starts_with(&format!("chat: at most {cap} connections, not 8192")),
+            "{note}"
+        );
+        assert!(note.contains("limit (ulimit -n) is 1024 descriptors"), "{note}");
+        assert!(note.contains("each connection holds 3 of them"), "{note}");
+        assert!(note.contains("ulimit -n 65536"), "{note}");
+        assert!(config.cap_note(None).unwrap().contains("unknown (1024 assumed)"));
+        assert_eq!(
+            config.cap_note(Some(1 << 30)),
+            None,
+            "no note when the cap is the one asked for"
+        );
     }
 
     #[test]
