@@ -244,6 +244,39 @@ fn a_server_full_of_idle_keep_alive_connections_lets_a_new_client_in() {
     assert!(server.connections() <= 8);
 }
 
+#[test]
+fn a_new_connection_whose_request_is_on_its_way_is_never_evicted_to_make_room() {
+    let _one = serial();
+    // Full of clients that connected and have not sent their first
+    // request yet (a request on its way, a browser's preconnect): nothing
+    // is owed to them yet, but they were promised an answer by being
+    // admitted. Before, each of them counted as idle, and every newcomer
+    // closed one without a word: under a flood of connects, nearly every
+    // client got an empty reply and none a 503.
+    let server = http_server(4, 100);
+    let addr = server.local_addr();
+    let early: Vec<TcpStream> = (0..4)
+        .map(|i| connect_from(&format!("127.0.0.{}", 2 + i), addr))
+        .collect();
+    let deadline = Instant::now() + WAIT;
+    while server.connections() < 4 {
+        assert!(Instant::now() < deadline, "four connections admitted");
+        thread::sleep(Duration::from_millis(5));
+    }
+    // A newcomer is refused with 503, not let in at their expense.
+    let newcomer = connect_from("127.0.0.10", addr);
+    assert_eq!(get(&newcomer, "/x"), 503);
+    // Each early client is served when its request arrives.
+    for (i, s) in early.iter().enumerate() {
+        assert_eq!(get(s, "/x"), 200, "early client {i}");
+    }
+    assert_eq!(server.stats().evicted_idle.load(std::sync::atomic::Ordering::SeqCst), 0);
+    // Now they are idle keep-alive connections, answered and owed
+    // nothing: a newcomer may take the place of one.
+    let later = connect_from("127.0.0.11", addr);
+    assert_eq!(get(&later, "/x"), 200);
+}
+
 /// Runs this test binary again, as a child under `ulimit -n {limit}`,
 /// executing only `test`, with `WIRELAB_CHILD` set. The child prints the
 /// address it serves on and serves until its standard input closes.

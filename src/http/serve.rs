@@ -89,13 +89,19 @@ impl Default for HttpConfig {
 /// Serves HTTP on one connection until it closes; see the module docs.
 pub fn serve_connection(stream: TcpStream, info: ConnInfo, router: &Router, config: &HttpConfig) {
     let mut reader = BufReader::new(DeadlineStream::new(stream));
+    // Whether a response has gone out on this connection: only then is a
+    // wait for the next request idleness that a full server may end.
+    let mut answered = false;
     loop {
         // 1. Wait for the next request (pipelined bytes may already be here).
         if reader.buffer().is_empty() {
             reader.get_mut().set_limits(None, Some(config.idle_timeout));
-            // Idle: nothing in progress, nothing owed. A full server closes
-            // the connection idle the longest to make room for a new one.
-            mark_idle(true);
+            // Idle after a response: nothing in progress, nothing owed. A
+            // full server closes the connection idle the longest to make
+            // room for a new one; its client reconnects when it needs to.
+            // Not before the first request: a client just admitted, its
+            // request on the way, would be closed without a word.
+            mark_idle(answered);
             let waited = reader.fill_buf().map(|b| b.is_empty());
             mark_idle(false);
             match waited {
@@ -117,7 +123,10 @@ pub fn serve_connection(stream: TcpStream, info: ConnInfo, router: &Router, conf
         };
         log::debug!("{info}: {head}");
         match exchange(&mut reader, &info, head, router, config) {
-            Outcome::KeepAlive => continue,
+            Outcome::KeepAlive => {
+                answered = true;
+                continue;
+            }
             Outcome::Close => return linger_close(reader.get_ref().get_ref(), LINGER),
             Outcome::Done => return,
             Outcome::Failed(head, e) => return fail(reader, &info, Some(&head), e, config),
