@@ -277,6 +277,88 @@ fn a_new_connection_whose_request_is_on_its_way_is_never_evicted_to_make_room() 
     assert_eq!(get(&later, "/x"), 200);
 }
 
+#[test]
+fn an_echo_the_client_does_not_read_stays_in_the_budget_until_it_is_taken() {
+    let _one = serial();
+    // The echo server with a 40 MiB budget and frames up to 24 MiB.
+    let budget = wirelab::budget::MessageBudget::new(40 << 20);
+    let options = websocket::AcceptConfig {
+        connection: websocket::Config {
+            max_frame_size: 32 << 20,
+            max_message_size: 32 << 20,
+            budget: Some(budget.clone()),
+            ..websocket::Config::default()
+        },
+        ..websocket::AcceptConfig::default()
+    };
+    let server = Server::bind("127.0.0.1:0", ServerConfig::default())
+        .unwrap()
+        .spawn(move |stream, info| wirelab::app::echo::serve_echo(stream, &info, &options, Duration::from_secs(30)));
+    let url = format!("ws://{}/", server.local_addr());
+
+    // 24 MiB sent, and the echo not read: more than loopback's socket
+    // buffers hold, so the server's write waits, holding the message.
+    let size = 24 << 20;
+    let large = websocket::ClientConfig {
+        connection: websocket::Config {
+            max_frame_size: 32 << 20,
+            max_message_size: 32 << 20,
+            ..websocket::Config::default()
+        },
+        ..websocket::ClientConfig::default()
+    };
+    let mut ws = websocket::connect_with(&url, &large).unwrap();
+    ws.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    ws.send(Message::binary(vec![7u8; size])).unwrap();
+    let held = size - wirelab::budget::MessageBudget::FREE;
+    // Before, the message stopped counting once complete: the budget read
+    // 0 while the server held 24 MiB for a client that never reads. Now
+    // it reads what the message holds beyond its free part, and keeps
+    // reading it.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut steady_since = None;
+    loop {
+        if budget.used() == held {
+            let since = *steady_since.get_or_insert_with(Instant::now);
+            if since.elapsed() > Duration::from_millis(500) {
+                break;
+            }
+        } else {
+            steady_since = None;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the unread echo is not held against the budget: {} of {held} bytes",
+            budget.used()
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+
+    // Another client's large message finds the budget short: 1013.
+    let mut other = websocket::connect(&url).unwrap();
+    other.set_read_timeout(Some(WAIT)).unwrap();
+    let _ = other.send(Message::binary(vec![1u8; 20 << 20]));
+    let code = loop {
+        match other.read() {
+            Ok(Message::Close(frame)) => break frame.map(|f| f.code.0),
+            Ok(_) => {}
+            Err(e) => panic!("expected a close frame: {e}"),
+        }
+    };
+    assert_eq!(code, Some(1013));
+
+    // Once the client takes its echo, the bytes go back.
+    assert_eq!(ws.read().unwrap().len(), size);
+    let deadline = Instant::now() + WAIT;
+    while budget.used() != 0 {
+        assert!(Instant::now() < deadline, "budget still at {}", budget.used());
+        thread::sleep(Duration::from_millis(5));
+    }
+    // And the server still echoes.
+    ws.send(Message::text("still there?")).unwrap();
+    assert_eq!(ws.read().unwrap(), Message::text("still there?"));
+}
+
 /// Runs this test binary again, as a child under `ulimit -n {limit}`,
 /// executing only `test`, with `WIRELAB_CHILD` set. The child prints the
 /// address it serves on and serves until its standard input closes.

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::config::{soft_fd_limit, ServerConfig};
+use super::config::{hard_fd_limit, soft_fd_limit, ServerConfig};
 use super::table::Table;
 use super::turns::{start_thread, Acceptor, Turns};
 use crate::socket::time_left;
@@ -78,7 +78,7 @@ impl Server {
     {
         let limit = soft_fd_limit();
         let cap = self.config.connection_cap(limit);
-        if let Some(why) = self.config.cap_note(limit) {
+        if let Some(why) = self.config.cap_note(limit, hard_fd_limit()) {
             log::info!("{why}");
         }
         self.config.max_connections = cap;
