@@ -359,6 +359,27 @@ fn an_echo_the_client_does_not_read_stays_in_the_budget_until_it_is_taken() {
     assert_eq!(ws.read().unwrap(), Message::text("still there?"));
 }
 
+#[test]
+fn a_new_connection_silent_past_the_grace_gives_its_place_to_a_newcomer() {
+    let _one = serial();
+    // Full of clients that connect and never send: holding a place costs
+    // them nothing but a connection. Past the grace a request needs to
+    // arrive, such a connection counts as idle, and a newcomer takes the
+    // place of the one silent the longest.
+    let server = http_server(4, 100);
+    let addr = server.local_addr();
+    let silent: Vec<TcpStream> = (0..4)
+        .map(|i| connect_from(&format!("127.0.0.{}", 2 + i), addr))
+        .collect();
+    thread::sleep(wirelab::http::FIRST_REQUEST_GRACE + Duration::from_millis(300));
+    for round in 0..3 {
+        let newcomer = connect_from(&format!("127.0.0.{}", 20 + round), addr);
+        assert_eq!(get(&newcomer, "/x"), 200, "round {round}");
+    }
+    let closed = silent.iter().filter(|s| read_all(s).is_empty()).count();
+    assert!(closed >= 3, "{closed} silent connections closed");
+}
+
 /// Runs this test binary again, as a child under `ulimit -n {limit}`,
 /// executing only `test`, with `WIRELAB_CHILD` set. The child prints the
 /// address it serves on and serves until its standard input closes.

@@ -34,7 +34,7 @@ use super::request::{read_head, valid_host, RequestHead};
 use super::response::{Piece, Response};
 use super::router::{Found, Request, Router, Target, Upgrade, KNOWN_METHODS};
 use super::site::SitePolicy;
-use crate::server::{mark_idle, ConnInfo, Server, ServerConfig, ServerHandle};
+use crate::server::{mark_idle, mark_idle_after, ConnInfo, Server, ServerConfig, ServerHandle};
 use crate::socket::{answer_and_close, linger_close, write_parts_within, write_within, DeadlineStream, LINGER};
 
 /// Settings of an HTTP server.
@@ -86,6 +86,15 @@ impl Default for HttpConfig {
     }
 }
 
+/// How long a new connection may stay silent before it counts as idle,
+/// and a full server may close it to let another client in: time for its
+/// first request to arrive (a round trip or two), not for a client that
+/// connects and sends nothing, to hold a place for the whole
+/// `idle_timeout`. Until then, a client just admitted is never closed
+/// for a newcomer: its request is on its way, and it would be left
+/// without an answer.
+pub const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(2);
+
 /// Serves HTTP on one connection until it closes; see the module docs.
 pub fn serve_connection(stream: TcpStream, info: ConnInfo, router: &Router, config: &HttpConfig) {
     let mut reader = BufReader::new(DeadlineStream::new(stream));
@@ -99,9 +108,14 @@ pub fn serve_connection(stream: TcpStream, info: ConnInfo, router: &Router, conf
             // Idle after a response: nothing in progress, nothing owed. A
             // full server closes the connection idle the longest to make
             // room for a new one; its client reconnects when it needs to.
-            // Not before the first request: a client just admitted, its
-            // request on the way, would be closed without a word.
-            mark_idle(answered);
+            // Before the first request, only once the grace has passed: a
+            // client just admitted, its request on the way, would be
+            // closed without a word.
+            if answered {
+                mark_idle(true);
+            } else {
+                mark_idle_after(FIRST_REQUEST_GRACE);
+            }
             let waited = reader.fill_buf().map(|b| b.is_empty());
             mark_idle(false);
             match waited {
