@@ -570,18 +570,31 @@ fn flood(args: &Args) -> bool {
     let mut peak = proc_of(args.pid);
     // A rush: clients connect 300 at a time, and only then send their
     // requests, so that each one's request is on its way while the others
-    // of its group connect.
+    // of its group connect; but none waits more than 500 ms to send (a
+    // connect can take a second or more when the server's backlog is full,
+    // and a client silent for 2 s is no longer one whose request is on
+    // its way, see FIRST_REQUEST_GRACE).
     let mut clients: Vec<TcpStream> = Vec::with_capacity(args.clients);
-    for group in (0..args.clients).collect::<Vec<_>>().chunks(300) {
-        peak.fds = peak.fds.max(proc_of(args.pid).fds);
-        let start = clients.len();
-        clients.extend(group.iter().filter_map(|&i| {
-            let ip = std::net::Ipv4Addr::new(127, 0, 0, 2 + (i % args.peers) as u8);
-            connect_from(ip, args.addr)
-        }));
-        for s in &clients[start..] {
-            let _ = (&*s).write_all(request.as_bytes());
+    let mut unsent = 0;
+    let mut oldest_unsent = Instant::now();
+    for i in 0..args.clients {
+        if i % 300 == 0 || oldest_unsent.elapsed() > Duration::from_millis(500) {
+            peak.fds = peak.fds.max(proc_of(args.pid).fds);
+            for s in &clients[unsent..] {
+                let _ = (&*s).write_all(request.as_bytes());
+            }
+            unsent = clients.len();
         }
+        let ip = std::net::Ipv4Addr::new(127, 0, 0, 2 + (i % args.peers) as u8);
+        if let Some(s) = connect_from(ip, args.addr) {
+            if unsent == clients.len() {
+                oldest_unsent = Instant::now();
+            }
+            clients.push(s);
+        }
+    }
+    for s in &clients[unsent..] {
+        let _ = (&*s).write_all(request.as_bytes());
     }
     let (mut served, mut refused, mut silent, mut hung) = (0, 0, 0, 0);
     for s in &clients {
