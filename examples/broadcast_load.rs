@@ -924,7 +924,8 @@ const SERVE: &str = "serve";
 fn serve(addr: &str, max: Option<&str>) -> ! {
     let env = env_logger::Env::default().default_filter_or("warn");
     let _ = env_logger::Builder::from_env(env).try_init();
-    let mut config = wirelab::server::ServerConfig::default();
+    // ws_broadcast's limits (src/limits.rs), with the cap asked for.
+    let mut config = wirelab::limits::ServerBudget::broadcast().server_config();
     if let Some(max) = max.and_then(|m| m.parse().ok()) {
         config.max_connections = max;
     }
