@@ -83,8 +83,10 @@ pub struct ServerBudget {
 
 impl ServerBudget {
     /// The WebSocket echo server that Autobahn tests: messages up to
-    /// 64 MiB (the suite sends 16 MiB), but all unfinished ones together
-    /// at most 256 MiB; a connection idle five minutes is closed.
+    /// 64 MiB (the suite sends 16 MiB), but all unfinished ones, and the
+    /// large ones whose echo a client has not taken yet
+    /// (`crate::app::echo`), together at most 256 MiB; a connection idle
+    /// five minutes is closed.
     pub fn echo() -> ServerBudget {
         ServerBudget {
             name: "ws_echo",
