@@ -570,3 +570,50 @@ fn clients_that_do_not_read_a_large_poll_answer_hold_pointers_not_copies() {
     assert_eq!(head.status, 200);
     drop(stalled);
 }
+
+#[test]
+fn clients_that_do_not_read_the_message_list_hold_pointers_not_copies() {
+    use wirelab::app::messages::MessageApi;
+    let _one = serial();
+    // http_server's resource, full: 1,000 messages of 2,000 `<`, 12 KB of
+    // JSON each once escaped, 12 MB for the list or a poll of all of it.
+    let api = MessageApi::new();
+    let text = "<".repeat(2000);
+    for _ in 0..1000 {
+        api.post(&text);
+    }
+    let mut router = Router::new();
+    api.mount(&mut router);
+    let server = HttpServer::new(router).spawn("127.0.0.1:0").unwrap();
+    let addr = server.local_addr();
+    let before = rss();
+    // Forty clients ask for the list or for everything since 0, and never
+    // read. Before, each answer was a copy of the whole log: 40 x 12 MB.
+    let stalled: Vec<TcpStream> = (0..40)
+        .map(|i| {
+            let c = TcpStream::connect(addr).unwrap();
+            let path = if i % 2 == 0 {
+                "/api/messages"
+            } else {
+                "/api/messages/poll?since=0"
+            };
+            let get = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+            (&c).write_all(get.as_bytes()).unwrap();
+            c
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(1500));
+    let grown = rss().saturating_sub(before);
+    assert!(grown < 48 << 20, "resident memory grew by {} MB", grown >> 20);
+    // A client that reads gets the whole list, as JSON.
+    let reader = TcpStream::connect(addr).unwrap();
+    reader.set_read_timeout(Some(WAIT)).unwrap();
+    let get = format!("GET /api/messages HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    (&reader).write_all(get.as_bytes()).unwrap();
+    let answer = read_all(&reader);
+    let body = answer.split_once("\r\n\r\n").unwrap().1;
+    assert!(body.starts_with(r#"[{"id":1,"text":"\u003c"#), "{:.60}", body);
+    assert!(body.ends_with("}]"));
+    assert_eq!(body.matches(r#""id":"#).count(), 1000);
+    drop(stalled);
+}
