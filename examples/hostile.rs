@@ -14,6 +14,7 @@
 //! cargo run --release --example hostile -- unread     ws://127.0.0.1:24010/ --pid $! --clients 40 --mib 16
 //! cargo run --release --example http_server 127.0.0.1:24030 &
 //! cargo run --release --example hostile -- flood      http://127.0.0.1:24030/hello --pid $! --clients 3000 --peers 30
+//! cargo run --release --example hostile -- slowlist   http://127.0.0.1:24030/api/messages --pid $! --clients 60 --fill 1000
 //! ```
 //!
 //! - `unfinished`: each client starts a message of `--mib` MiB and never
@@ -34,6 +35,9 @@
 //! - `slowread`: each client asks the chat for its whole log and never
 //!   reads the answer (fill the log first: `--fill`). Held: the server
 //!   holds pointers into its log, not a copy per client.
+//! - `slowlist`: the same against `http_server`: `--fill` messages of
+//!   2,000 characters posted, then each client asks for the URL's path
+//!   (`/api/messages`, or `/api/messages/poll?since=0`) and never reads.
 //! - `forge`: a page joins as alice; the attack posts, joins and leaves
 //!   under her name over HTTP and opens `/ws` from another origin. Held:
 //!   every attempt refused, nothing forged reaches alice.
@@ -143,7 +147,7 @@ fn main() {
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("hostile: need {e}\nusage: hostile unfinished|unread|refusals|flood|slowread|forge|trickle URL [--pid P] [--clients N] [--mib M] [--fill N] [--peers N]");
+            eprintln!("hostile: need {e}\nusage: hostile unfinished|unread|refusals|flood|slowread|slowlist|forge|trickle URL [--pid P] [--clients N] [--mib M] [--fill N] [--peers N]");
             std::process::exit(2);
         }
     };
@@ -155,6 +159,7 @@ fn main() {
         "refusals" => refusals(&args),
         "flood" => flood(&args),
         "slowread" => slowread(&args),
+        "slowlist" => slowlist(&args),
         "forge" => forge(&args),
         "trickle" => trickle(&args),
         other => {
@@ -374,6 +379,36 @@ fn slowread(args: &Args) -> bool {
         grown as f64 / 1024.0 / stalled.len().max(1) as f64
     );
     status == 200
+}
+
+fn slowlist(args: &Args) -> bool {
+    // Fill the store: messages of 2,000 `<`, 12 KB of JSON each.
+    let say = format!(r#"{{"text":"{}"}}"#, "<".repeat(2000));
+    let filled = (0..args.fill)
+        .filter(|_| request(args.addr, "POST", "/api/messages", JSON, &say).0 == 201)
+        .count();
+    println!("posted {filled} messages of 12 KB of JSON each");
+    let baseline = proc_of(args.pid).rss;
+    // From as many addresses as the per-address limit needs.
+    let stalled: Vec<TcpStream> = (0..args.clients)
+        .filter_map(|i| {
+            let s = connect_from(std::net::Ipv4Addr::new(127, 0, 0, 2 + (i / 32) as u8), args.addr)?;
+            let get = format!("GET {} HTTP/1.1\r\nHost: {}\r\n\r\n", args.path, args.addr);
+            let _ = (&s).write_all(get.as_bytes());
+            Some(s)
+        })
+        .collect();
+    thread::sleep(Duration::from_secs(2));
+    let grown = proc_of(args.pid).rss.saturating_sub(baseline);
+    let (status, _) = request(args.addr, "GET", "/hello", "", "");
+    println!(
+        "{} clients asked for {} and do not read: the server grew {:.1} MiB ({:.0} KiB a client); a control request got {status}",
+        stalled.len(),
+        args.path,
+        mib(grown),
+        grown as f64 / 1024.0 / stalled.len().max(1) as f64
+    );
+    status == 200 && grown < 64 << 20
 }
 
 fn forge(args: &Args) -> bool {
