@@ -10,7 +10,10 @@
 //! talk. The panel on the right of each page shows what every message cost
 //! on the wire: the WebSocket frame header against its payload, or, when a
 //! tab is switched to polling, the HTTP request and response heads against
-//! the bodies. Newcomers get the last 50 events; closing a tab (even by
+//! the bodies. Browsers agree on permessage-deflate with the chat, so the
+//! page sees messages after the browser inflated them; after each message
+//! the hub compressed, a `{"type":"wire",...}` note tells the page its size
+//! on the wire, and the panel keeps the running ratio. Newcomers get the last 50 events; closing a tab (even by
 //! killing the browser) is announced as a leave.
 //!
 //! How it is built: `src/app/chat/` (routes, event log, presence, the

@@ -9,8 +9,11 @@
 //! connecting: every update arrives because the server decided to send it,
 //! which is what HTTP alone cannot do (`docs/02-duplex-and-polling.md`). The
 //! side panel shows how many updates arrived, how old each one was on
-//! arrival, and its size on the wire. Open several tabs: the hub encodes
-//! each tick once for all of them. Runs until Ctrl-C.
+//! arrival, and its size as the page received it; with permessage-deflate
+//! agreed (every browser offers it), a size note every 20 ticks gives the
+//! stream's compressed size and the page shows the ratio. Open several
+//! tabs: the hub encodes (and compresses) each tick once for all of them.
+//! Runs until Ctrl-C.
 
 use std::time::Duration;
 

@@ -168,8 +168,9 @@ pub fn check_request(head: &RequestHead, options: &HandshakeConfig) -> Result<Ac
         .iter()
         .find(|p| offered.iter().any(|o| o == p))
         .cloned();
-    // Extensions (10.) offered by the client are ignored: declining is
-    // done by not mentioning them in the response (§9.1).
+    // Extensions (10.) are answered apart, by `super::extension`
+    // (permessage-deflate); any other is declined by not mentioning it in
+    // the response (§9.1).
     Ok(Accepted {
         accept: accept_key(key),
         protocol,
