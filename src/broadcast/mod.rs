@@ -62,5 +62,5 @@ pub use config::{
     PUBLISH_QUEUE_BYTES, QUANTUM, ROOM_WAIT, TOO_SLOW, WRITE_WAIT,
 };
 pub use hub::{Frame, Hub, HubStats, Publisher};
-pub use relay::spawn_relay;
+pub use relay::{spawn_relay, RELAY_MAX_MESSAGE};
 pub use subscriber::{serve_subscriber, Departure, Incoming};
