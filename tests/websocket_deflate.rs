@@ -174,9 +174,9 @@ fn refused_answer(extensions: &'static str, client: Compression) -> String {
         compression: client,
         ..Default::default()
     };
-    let err = wirelab::websocket::connect_with(&format!("ws://{addr}/"), &config)
-        .err()
-        .expect("the answer must be refused");
+    let Err(err) = wirelab::websocket::connect_with(&format!("ws://{addr}/"), &config) else {
+        panic!("the answer must be refused");
+    };
     server.join().unwrap();
     err.to_string()
 }
