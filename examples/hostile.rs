@@ -11,17 +11,33 @@
 //! cargo run --release --example hostile -- slowread   http://127.0.0.1:24020/ --pid $! --clients 100
 //! cargo run --release --example hostile -- forge      http://127.0.0.1:24020/
 //! cargo run --release --example hostile -- trickle    http://127.0.0.1:24020/
+//! cargo run --release --example hostile -- unread     ws://127.0.0.1:24010/ --pid $! --clients 40 --mib 16
+//! cargo run --release --example http_server 127.0.0.1:24030 &
+//! cargo run --release --example hostile -- flood      http://127.0.0.1:24030/hello --pid $! --clients 3000 --peers 30
+//! cargo run --release --example hostile -- slowlist   http://127.0.0.1:24030/api/messages --pid $! --clients 60 --fill 1000
 //! ```
 //!
 //! - `unfinished`: each client starts a message of `--mib` MiB and never
 //!   finishes it. Held: the server's memory grows by at most its budget
-//!   for unfinished messages, the rest are refused with 1013.
+//!   for unfinished messages, the rest are refused with 1013 (or with
+//!   1009 at once, by a server whose messages are smaller).
+//! - `unread`: each client sends a whole message of `--mib` MiB to an echo
+//!   server and never reads the echo. Held: the echoes waiting count in
+//!   the same budget; past it, clients are refused with 1013.
+//! - `flood`: `--clients` connections from `--peers` loopback addresses
+//!   (127.0.0.2, 127.0.0.3, ...), in a rush of 300 at a time that connect
+//!   and then send one `GET` each, against a server whose cap is lower. Held: every client gets an
+//!   answer, a response or a 503; none is closed without a word, none
+//!   hangs.
 //! - `refusals`: `--clients` connections at once, each waiting silently
 //!   for an answer, against a server whose cap is lower. Held: every one
 //!   gets a 101 or a 503, none is left hanging or closed without a word.
 //! - `slowread`: each client asks the chat for its whole log and never
 //!   reads the answer (fill the log first: `--fill`). Held: the server
 //!   holds pointers into its log, not a copy per client.
+//! - `slowlist`: the same against `http_server`: `--fill` messages of
+//!   2,000 characters posted, then each client asks for the URL's path
+//!   (`/api/messages`, or `/api/messages/poll?since=0`) and never reads.
 //! - `forge`: a page joins as alice; the attack posts, joins and leaves
 //!   under her name over HTTP and opens `/ws` from another origin. Held:
 //!   every attempt refused, nothing forged reaches alice.
@@ -85,6 +101,7 @@ struct Args {
     clients: usize,
     mib: usize,
     fill: usize,
+    peers: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -107,6 +124,7 @@ fn parse_args() -> Result<Args, String> {
         clients: 100,
         mib: 8,
         fill: 0,
+        peers: 1,
     };
     while let Some(flag) = args.next() {
         let value = args
@@ -118,6 +136,7 @@ fn parse_args() -> Result<Args, String> {
             "--clients" => parsed.clients = value.min(20_000),
             "--mib" => parsed.mib = value.min(1024),
             "--fill" => parsed.fill = value.min(5000),
+            "--peers" => parsed.peers = value.clamp(1, 250),
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -128,7 +147,7 @@ fn main() {
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("hostile: need {e}\nusage: hostile unfinished|refusals|slowread|forge|trickle URL [--pid P] [--clients N] [--mib M] [--fill N]");
+            eprintln!("hostile: need {e}\nusage: hostile unfinished|unread|refusals|flood|slowread|slowlist|forge|trickle URL [--pid P] [--clients N] [--mib M] [--fill N] [--peers N]");
             std::process::exit(2);
         }
     };
@@ -136,8 +155,11 @@ fn main() {
     let started = Instant::now();
     let held = match args.mode.as_str() {
         "unfinished" => unfinished(&args),
+        "unread" => unread(&args),
         "refusals" => refusals(&args),
+        "flood" => flood(&args),
         "slowread" => slowread(&args),
+        "slowlist" => slowlist(&args),
         "forge" => forge(&args),
         "trickle" => trickle(&args),
         other => {
@@ -192,7 +214,7 @@ fn raw_ws(addr: SocketAddr, path: &str, origin: Option<&str>) -> Result<TcpStrea
 fn unfinished(args: &Args) -> bool {
     let size = args.mib << 20;
     let mut held = Vec::new();
-    let (mut refused_1013, mut other) = (0, 0);
+    let (mut refused_1013, mut refused_1009, mut other) = (0, 0, 0);
     let baseline = proc_of(args.pid).rss;
     for _ in 0..args.clients {
         let Ok(s) = raw_ws(args.addr, &args.path, None) else {
@@ -210,10 +232,10 @@ fn unfinished(args: &Args) -> bool {
         let refused = matches!((&s).read(&mut peek), Ok(4) if peek[0] & 0x0F == 0x8);
         s.set_nonblocking(false).ok();
         if refused {
-            if u16::from_be_bytes([peek[2], peek[3]]) == 1013 {
-                refused_1013 += 1;
-            } else {
-                other += 1;
+            match u16::from_be_bytes([peek[2], peek[3]]) {
+                1013 => refused_1013 += 1,
+                1009 => refused_1009 += 1,
+                _ => other += 1,
             }
         } else {
             held.push(s);
@@ -229,11 +251,12 @@ fn unfinished(args: &Args) -> bool {
         ws.read().map(|m| (m, t.elapsed()))
     });
     println!(
-        "{} unfinished messages of {} MiB: {} held by the server, {} refused with 1013, {} other; server grew {:.1} MiB; control client: {}",
+        "{} unfinished messages of {} MiB: {} held by the server, {} refused with 1013, {} with 1009, {} other; server grew {:.1} MiB; control client: {}",
         args.clients,
         args.mib,
         held.len(),
         refused_1013,
+        refused_1009,
         other,
         mib(grown),
         match &control {
@@ -358,6 +381,36 @@ fn slowread(args: &Args) -> bool {
     status == 200
 }
 
+fn slowlist(args: &Args) -> bool {
+    // Fill the store: messages of 2,000 `<`, 12 KB of JSON each.
+    let say = format!(r#"{{"text":"{}"}}"#, "<".repeat(2000));
+    let filled = (0..args.fill)
+        .filter(|_| request(args.addr, "POST", "/api/messages", JSON, &say).0 == 201)
+        .count();
+    println!("posted {filled} messages of 12 KB of JSON each");
+    let baseline = proc_of(args.pid).rss;
+    // From as many addresses as the per-address limit needs.
+    let stalled: Vec<TcpStream> = (0..args.clients)
+        .filter_map(|i| {
+            let s = connect_from(std::net::Ipv4Addr::new(127, 0, 0, 2 + (i / 32) as u8), args.addr)?;
+            let get = format!("GET {} HTTP/1.1\r\nHost: {}\r\n\r\n", args.path, args.addr);
+            let _ = (&s).write_all(get.as_bytes());
+            Some(s)
+        })
+        .collect();
+    thread::sleep(Duration::from_secs(2));
+    let grown = proc_of(args.pid).rss.saturating_sub(baseline);
+    let (status, _) = request(args.addr, "GET", "/hello", "", "");
+    println!(
+        "{} clients asked for {} and do not read: the server grew {:.1} MiB ({:.0} KiB a client); a control request got {status}",
+        stalled.len(),
+        args.path,
+        mib(grown),
+        grown as f64 / 1024.0 / stalled.len().max(1) as f64
+    );
+    status == 200 && grown < 64 << 20
+}
+
 fn forge(args: &Args) -> bool {
     let url = format!("ws://{}/ws", args.addr);
     let Ok(mut alice) = websocket::connect(&url) else {
@@ -478,4 +531,130 @@ fn trickle(args: &Args) -> bool {
         took.as_secs_f64()
     );
     took < Duration::from_secs(25)
+}
+
+/// A control client: one text message echoed back (or relayed), in ms.
+fn control_echo(args: &Args) -> Result<f64, String> {
+    let mut ws = websocket::connect(&format!("ws://{}{}", args.addr, args.path)).map_err(|e| e.to_string())?;
+    ws.set_read_timeout(Some(WAIT)).map_err(|e| e.to_string())?;
+    let t = Instant::now();
+    ws.send(Message::text("control")).map_err(|e| e.to_string())?;
+    match ws.read() {
+        Ok(m) if m == Message::text("control") => Ok(t.elapsed().as_secs_f64() * 1e3),
+        Ok(m) => Err(format!("got {m:?}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn unread(args: &Args) -> bool {
+    let size = args.mib << 20;
+    let baseline = proc_of(args.pid).rss;
+    let mut frame = Vec::new();
+    encode_frame(&mut frame, true, OpCode::Binary, &vec![0x5a; size], Some([1, 2, 3, 4]));
+    // One client after another sends its whole message (the server reads
+    // it all, then its echo waits for a reader that never comes).
+    let clients: Vec<TcpStream> = (0..args.clients)
+        .filter_map(|_| {
+            let s = raw_ws(args.addr, &args.path, None).ok()?;
+            s.set_write_timeout(Some(WAIT)).ok();
+            let _ = (&s).write_all(&frame);
+            Some(s)
+        })
+        .collect();
+    // The server has read what it will read: measure while the echoes wait.
+    thread::sleep(Duration::from_secs(2));
+    let grown = proc_of(args.pid).rss.saturating_sub(baseline);
+    let mut refused_1013 = 0;
+    for s in &clients {
+        s.set_nonblocking(true).ok();
+        let mut peek = [0u8; 4];
+        if matches!((&*s).read(&mut peek), Ok(4) if peek[0] & 0x0F == 0x8 && u16::from_be_bytes([peek[2], peek[3]]) == 1013)
+        {
+            refused_1013 += 1;
+        }
+    }
+    let control = control_echo(args);
+    println!(
+        "{} clients sent {} MiB each and read nothing: {} refused with 1013; server grew {:.1} MiB; control client: {}",
+        clients.len(),
+        args.mib,
+        refused_1013,
+        mib(grown),
+        match &control {
+            Ok(ms) => format!("echoed in {ms:.1} ms"),
+            Err(e) => format!("failed: {e}"),
+        }
+    );
+    // The echo server's budget is 256 MiB; what was not refused is in it.
+    control.is_ok() && grown <= 300 << 20
+}
+
+/// A socket connected from `ip` (a loopback address other than 127.0.0.1
+/// is another peer to the server), without waiting for the connection.
+fn connect_from(ip: std::net::Ipv4Addr, addr: SocketAddr) -> Option<TcpStream> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).ok()?;
+    socket.bind(&SocketAddr::from((ip, 0)).into()).ok()?;
+    socket.connect(&addr.into()).ok()?;
+    Some(socket.into())
+}
+
+fn flood(args: &Args) -> bool {
+    let request = format!("GET {} HTTP/1.1\r\nHost: {}\r\n\r\n", args.path, args.addr);
+    let started = Instant::now();
+    let mut peak = proc_of(args.pid);
+    // A rush: clients connect 300 at a time, and only then send their
+    // requests, so that each one's request is on its way while the others
+    // of its group connect; but none waits more than 500 ms to send (a
+    // connect can take a second or more when the server's backlog is full,
+    // and a client silent for 2 s is no longer one whose request is on
+    // its way, see FIRST_REQUEST_GRACE).
+    let mut clients: Vec<TcpStream> = Vec::with_capacity(args.clients);
+    let mut unsent = 0;
+    let mut oldest_unsent = Instant::now();
+    for i in 0..args.clients {
+        if i % 300 == 0 || oldest_unsent.elapsed() > Duration::from_millis(500) {
+            peak.fds = peak.fds.max(proc_of(args.pid).fds);
+            for s in &clients[unsent..] {
+                let _ = (&*s).write_all(request.as_bytes());
+            }
+            unsent = clients.len();
+        }
+        let ip = std::net::Ipv4Addr::new(127, 0, 0, 2 + (i % args.peers) as u8);
+        if let Some(s) = connect_from(ip, args.addr) {
+            if unsent == clients.len() {
+                oldest_unsent = Instant::now();
+            }
+            clients.push(s);
+        }
+    }
+    for s in &clients[unsent..] {
+        let _ = (&*s).write_all(request.as_bytes());
+    }
+    let (mut served, mut refused, mut silent, mut hung) = (0, 0, 0, 0);
+    for s in &clients {
+        s.set_read_timeout(Some(WAIT)).ok();
+        let mut reader = BufReader::new(s);
+        match read_response_head(&mut reader, &Limits::default()) {
+            Ok(h) if h.status == 503 => refused += 1,
+            Ok(_) => served += 1,
+            Err(wirelab::http::HttpError::Timeout) => hung += 1,
+            Err(_) => silent += 1,
+        }
+    }
+    let answered = started.elapsed();
+    let control = request_status(args);
+    println!(
+        "{} clients from {} addresses: {served} answered, {refused} refused with 503, {silent} closed without an answer, {hung} left hanging, all within {:.2} s; a control request from 127.0.0.1: {control}; server descriptors peaked near {}",
+        clients.len(),
+        args.peers,
+        answered.as_secs_f64(),
+        peak.fds
+    );
+    silent == 0 && hung == 0 && control != 0
+}
+
+/// The status of one `GET` of the URL's path, from 127.0.0.1.
+fn request_status(args: &Args) -> u16 {
+    request(args.addr, "GET", &args.path, "", "").0
 }

@@ -51,7 +51,13 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 fn main() {
     wirelab::init_logging();
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9003".to_string());
-    let server = match Server::bind(&addr, ServerConfig::default()) {
+    // A connection holds its socket and the server's handle of it.
+    let config = ServerConfig {
+        name: "tcp-broadcast".to_string(),
+        fds_per_connection: 2,
+        ..ServerConfig::default()
+    };
+    let server = match Server::bind(&addr, config) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("tcp_broadcast: cannot listen on {addr}: {e}");

@@ -24,17 +24,9 @@ fn json_like(len: usize) -> String {
     unit.repeat(len / unit.len() + 1)[..len].to_string()
 }
 
-/// Bytes that do not compress (xorshift).
+/// Bytes that do not compress.
 fn noise(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
+    wirelab::random::XorShift::new(u64::from(seed)).bytes(len)
 }
 
 fn echo(ws: &mut WebSocket, sent: Message) -> Result<(), String> {

@@ -61,6 +61,21 @@ impl MessageBudget {
         self.0.used.fetch_sub(n, Ordering::SeqCst);
     }
 
+    /// Holds a complete message of `len` bytes that the server keeps a
+    /// while longer (an echo server writing it back to a client that may
+    /// not read): the part beyond [`MessageBudget::FREE`] is taken from
+    /// the budget until the returned [`Held`] is dropped. `None` if that
+    /// much is not left. Without this, a message stops counting the moment
+    /// it is complete, and clients that send large messages and never read
+    /// the answers make the server hold them all, outside the budget.
+    pub fn try_hold(&self, len: usize) -> Option<Held> {
+        let bytes = len.saturating_sub(Self::FREE);
+        self.try_take(bytes).then(|| Held {
+            budget: self.clone(),
+            bytes,
+        })
+    }
+
     /// Bytes taken right now.
     pub fn used(&self) -> usize {
         self.0.used.load(Ordering::SeqCst)
@@ -75,6 +90,21 @@ impl MessageBudget {
     /// The budget's size.
     pub fn limit(&self) -> usize {
         self.0.limit
+    }
+}
+
+/// Bytes of a complete message held against a [`MessageBudget`]
+/// ([`MessageBudget::try_hold`]); given back when dropped.
+#[must_use = "the bytes go back to the budget when this is dropped"]
+#[derive(Debug)]
+pub struct Held {
+    budget: MessageBudget,
+    bytes: usize,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.budget.give_back(self.bytes);
     }
 }
 
@@ -111,5 +141,21 @@ mod tests {
         assert!(!budget.try_take(usize::MAX), "no overflow");
         assert_eq!(budget, other);
         assert_ne!(budget, MessageBudget::new(100));
+    }
+
+    #[test]
+    fn a_held_message_pays_beyond_its_free_part_until_it_is_dropped() {
+        let budget = MessageBudget::new(100);
+        let small = budget.try_hold(MessageBudget::FREE).expect("free");
+        assert_eq!(budget.used(), 0);
+        let large = budget.try_hold(MessageBudget::FREE + 60).expect("60 of 100");
+        assert_eq!(budget.used(), 60);
+        assert!(
+            budget.try_hold(MessageBudget::FREE + 41).is_none(),
+            "41 more than is left"
+        );
+        drop(large);
+        drop(small);
+        assert_eq!(budget.used(), 0);
     }
 }

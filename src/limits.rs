@@ -17,6 +17,7 @@
 //! | [`ServerBudget::http`] (`http_server`) | — | — | 64 KiB | 64 | 3 |
 //! | [`ServerBudget::chat`] (`chat`) | 16 KiB | not needed | 64 KiB | 64 | 3 |
 //! | [`ServerBudget::ticker`] (`ticker`) | 4 KiB | not needed | — | 64 | 3 |
+//! | [`ServerBudget::broadcast`] (`ws_broadcast`) | 64 KiB | not needed | — | no limit | 2 |
 //!
 //! Messages up to [`MessageBudget::FREE`] never draw on the unfinished
 //! budget, so a server whose messages are smaller needs none. The
@@ -30,6 +31,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::broadcast::RELAY_MAX_MESSAGE;
 use crate::budget::MessageBudget;
 use crate::http::{HttpConfig, Limits};
 use crate::server::{soft_fd_limit, ServerConfig, DEFAULT_MAX_CONNECTIONS, DEFAULT_SPARE_THREADS, DEFAULT_STACK_SIZE};
@@ -81,8 +83,10 @@ pub struct ServerBudget {
 
 impl ServerBudget {
     /// The WebSocket echo server that Autobahn tests: messages up to
-    /// 64 MiB (the suite sends 16 MiB), but all unfinished ones together
-    /// at most 256 MiB; a connection idle five minutes is closed.
+    /// 64 MiB (the suite sends 16 MiB), but all unfinished ones, and the
+    /// large ones whose echo a client has not taken yet
+    /// (`crate::app::echo`), together at most 256 MiB; a connection idle
+    /// five minutes is closed.
     pub fn echo() -> ServerBudget {
         ServerBudget {
             name: "ws_echo",
@@ -139,6 +143,30 @@ impl ServerBudget {
             fds_per_connection: 3,
             max_message: 4096,
             max_frame: 4096,
+            unfinished: 0,
+            max_head: 64 * 1024,
+            max_body: 0,
+            message_timeout: crate::broadcast::PONG_WAIT,
+        }
+    }
+
+    /// The broadcast relay: every text message goes to everyone, so it is
+    /// a chat's line or a ticker's quote, not a file: messages up to
+    /// [`RELAY_MAX_MESSAGE`] (64 KiB), no budget for unfinished ones
+    /// needed; any number of connections per address, since
+    /// `broadcast_load` opens them all from one; a message (or pong) must
+    /// arrive whole within the keepalive wait. [`spawn_relay`] applies the
+    /// message limits; this states them with the rest.
+    ///
+    /// [`spawn_relay`]: crate::broadcast::spawn_relay
+    pub fn broadcast() -> ServerBudget {
+        ServerBudget {
+            name: "ws_broadcast",
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_per_peer: usize::MAX,
+            fds_per_connection: 2,
+            max_message: RELAY_MAX_MESSAGE,
+            max_frame: RELAY_MAX_MESSAGE,
             unfinished: 0,
             max_head: 64 * 1024,
             max_body: 0,
@@ -255,6 +283,7 @@ mod tests {
             ServerBudget::http(),
             ServerBudget::chat(),
             ServerBudget::ticker(),
+            ServerBudget::broadcast(),
         ] {
             let worst = budget.worst_case(budget.max_connections);
             // At the full cap of 8,192 connections: a few GiB, not the

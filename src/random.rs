@@ -151,6 +151,16 @@ impl XorShift {
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len())]
     }
+
+    /// `len` random bytes: data that no compressor can shrink.
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(len + 8);
+        while out.len() < len {
+            out.extend_from_slice(&self.next_u64().to_le_bytes());
+        }
+        out.truncate(len);
+        out
+    }
 }
 
 #[cfg(test)]
@@ -194,5 +204,15 @@ mod tests {
         let mut g = XorShift::new(1);
         assert!((0..1000).all(|_| g.below(10) < 10));
         assert!((0..1000).map(|_| g.unit()).all(|x| (0.0..1.0).contains(&x)));
+    }
+
+    #[test]
+    fn random_bytes_have_the_length_asked_for_and_do_not_compress() {
+        let mut g = XorShift::new(3);
+        assert!(g.bytes(0).is_empty());
+        assert_eq!(g.bytes(13).len(), 13);
+        let data = g.bytes(64 * 1024);
+        let packed = crate::deflate::deflate(&data, crate::deflate::Level::BEST);
+        assert!(packed.len() >= data.len(), "{} of {} bytes", packed.len(), data.len());
     }
 }

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod support;
+
 use wirelab::app::json;
 use wirelab::broadcast::{serve_subscriber, spawn_relay, Hub, HubConfig, SubscriberConfig};
 use wirelab::server::{Server, ServerConfig, ServerHandle};
@@ -19,21 +21,11 @@ const WAIT: Duration = Duration::from_secs(10);
 /// A client without permessage-deflate: these tests count bytes on the
 /// wire and fill socket buffers, which compressed repetitive text would not.
 fn client(url: &str) -> WebSocket {
-    let config = websocket::ClientConfig {
-        compression: websocket::Compression::OFF,
-        ..Default::default()
-    };
-    let ws = websocket::connect_with(url, &config).unwrap();
-    ws.set_read_timeout(Some(WAIT)).unwrap();
-    ws
+    support::client_of(url, websocket::Compression::OFF, WAIT)
 }
 
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(2));
-    }
+fn wait_for(what: &str, cond: impl FnMut() -> bool) {
+    support::wait_until(what, WAIT, cond)
 }
 
 /// A client that completes the handshake by hand and then does nothing at

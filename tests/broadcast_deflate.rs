@@ -2,8 +2,9 @@
 //! subscribers, delivered intact and in order to each.
 
 use std::sync::atomic::Ordering;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod support;
 
 use wirelab::broadcast::{spawn_relay, SubscriberConfig};
 use wirelab::deflate::WindowBits;
@@ -13,21 +14,11 @@ use wirelab::websocket::{self, Compression, Message, WebSocket};
 const WAIT: Duration = Duration::from_secs(10);
 
 fn client(url: &str, compression: Compression) -> WebSocket {
-    let config = websocket::ClientConfig {
-        compression,
-        ..Default::default()
-    };
-    let ws = websocket::connect_with(url, &config).unwrap();
-    ws.set_read_timeout(Some(WAIT)).unwrap();
-    ws
+    support::client_of(url, compression, WAIT)
 }
 
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(2));
-    }
+fn wait_for(what: &str, cond: impl FnMut() -> bool) {
+    support::wait_until(what, WAIT, cond)
 }
 
 /// A chat-like message of about 120 bytes, over the server's threshold.

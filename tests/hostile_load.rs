@@ -244,6 +244,142 @@ fn a_server_full_of_idle_keep_alive_connections_lets_a_new_client_in() {
     assert!(server.connections() <= 8);
 }
 
+#[test]
+fn a_new_connection_whose_request_is_on_its_way_is_never_evicted_to_make_room() {
+    let _one = serial();
+    // Full of clients that connected and have not sent their first
+    // request yet (a request on its way, a browser's preconnect): nothing
+    // is owed to them yet, but they were promised an answer by being
+    // admitted. Before, each of them counted as idle, and every newcomer
+    // closed one without a word: under a flood of connects, nearly every
+    // client got an empty reply and none a 503.
+    let server = http_server(4, 100);
+    let addr = server.local_addr();
+    let early: Vec<TcpStream> = (0..4)
+        .map(|i| connect_from(&format!("127.0.0.{}", 2 + i), addr))
+        .collect();
+    let deadline = Instant::now() + WAIT;
+    while server.connections() < 4 {
+        assert!(Instant::now() < deadline, "four connections admitted");
+        thread::sleep(Duration::from_millis(5));
+    }
+    // A newcomer is refused with 503, not let in at their expense.
+    let newcomer = connect_from("127.0.0.10", addr);
+    assert_eq!(get(&newcomer, "/x"), 503);
+    // Each early client is served when its request arrives.
+    for (i, s) in early.iter().enumerate() {
+        assert_eq!(get(s, "/x"), 200, "early client {i}");
+    }
+    assert_eq!(server.stats().evicted_idle.load(std::sync::atomic::Ordering::SeqCst), 0);
+    // Now they are idle keep-alive connections, answered and owed
+    // nothing: a newcomer may take the place of one.
+    let later = connect_from("127.0.0.11", addr);
+    assert_eq!(get(&later, "/x"), 200);
+}
+
+#[test]
+fn an_echo_the_client_does_not_read_stays_in_the_budget_until_it_is_taken() {
+    let _one = serial();
+    // The echo server with a 40 MiB budget and frames up to 24 MiB.
+    let budget = wirelab::budget::MessageBudget::new(40 << 20);
+    let options = websocket::AcceptConfig {
+        connection: websocket::Config {
+            max_frame_size: 32 << 20,
+            max_message_size: 32 << 20,
+            budget: Some(budget.clone()),
+            ..websocket::Config::default()
+        },
+        ..websocket::AcceptConfig::default()
+    };
+    let server = Server::bind("127.0.0.1:0", ServerConfig::default())
+        .unwrap()
+        .spawn(move |stream, info| wirelab::app::echo::serve_echo(stream, &info, &options, Duration::from_secs(30)));
+    let url = format!("ws://{}/", server.local_addr());
+
+    // 24 MiB sent, and the echo not read: more than loopback's socket
+    // buffers hold, so the server's write waits, holding the message.
+    let size = 24 << 20;
+    let large = websocket::ClientConfig {
+        connection: websocket::Config {
+            max_frame_size: 32 << 20,
+            max_message_size: 32 << 20,
+            ..websocket::Config::default()
+        },
+        ..websocket::ClientConfig::default()
+    };
+    let mut ws = websocket::connect_with(&url, &large).unwrap();
+    ws.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    ws.send(Message::binary(vec![7u8; size])).unwrap();
+    let held = size - wirelab::budget::MessageBudget::FREE;
+    // Before, the message stopped counting once complete: the budget read
+    // 0 while the server held 24 MiB for a client that never reads. Now
+    // it reads what the message holds beyond its free part, and keeps
+    // reading it.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut steady_since = None;
+    loop {
+        if budget.used() == held {
+            let since = *steady_since.get_or_insert_with(Instant::now);
+            if since.elapsed() > Duration::from_millis(500) {
+                break;
+            }
+        } else {
+            steady_since = None;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the unread echo is not held against the budget: {} of {held} bytes",
+            budget.used()
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+
+    // Another client's large message finds the budget short: 1013.
+    let mut other = websocket::connect(&url).unwrap();
+    other.set_read_timeout(Some(WAIT)).unwrap();
+    let _ = other.send(Message::binary(vec![1u8; 20 << 20]));
+    let code = loop {
+        match other.read() {
+            Ok(Message::Close(frame)) => break frame.map(|f| f.code.0),
+            Ok(_) => {}
+            Err(e) => panic!("expected a close frame: {e}"),
+        }
+    };
+    assert_eq!(code, Some(1013));
+
+    // Once the client takes its echo, the bytes go back.
+    assert_eq!(ws.read().unwrap().len(), size);
+    let deadline = Instant::now() + WAIT;
+    while budget.used() != 0 {
+        assert!(Instant::now() < deadline, "budget still at {}", budget.used());
+        thread::sleep(Duration::from_millis(5));
+    }
+    // And the server still echoes.
+    ws.send(Message::text("still there?")).unwrap();
+    assert_eq!(ws.read().unwrap(), Message::text("still there?"));
+}
+
+#[test]
+fn a_new_connection_silent_past_the_grace_gives_its_place_to_a_newcomer() {
+    let _one = serial();
+    // Full of clients that connect and never send: holding a place costs
+    // them nothing but a connection. Past the grace a request needs to
+    // arrive, such a connection counts as idle, and a newcomer takes the
+    // place of the one silent the longest.
+    let server = http_server(4, 100);
+    let addr = server.local_addr();
+    let silent: Vec<TcpStream> = (0..4)
+        .map(|i| connect_from(&format!("127.0.0.{}", 2 + i), addr))
+        .collect();
+    thread::sleep(wirelab::http::FIRST_REQUEST_GRACE + Duration::from_millis(300));
+    for round in 0..3 {
+        let newcomer = connect_from(&format!("127.0.0.{}", 20 + round), addr);
+        assert_eq!(get(&newcomer, "/x"), 200, "round {round}");
+    }
+    let closed = silent.iter().filter(|s| read_all(s).is_empty()).count();
+    assert!(closed >= 3, "{closed} silent connections closed");
+}
+
 /// Runs this test binary again, as a child under `ulimit -n {limit}`,
 /// executing only `test`, with `WIRELAB_CHILD` set. The child prints the
 /// address it serves on and serves until its standard input closes.
@@ -432,5 +568,52 @@ fn clients_that_do_not_read_a_large_poll_answer_hold_pointers_not_copies() {
     (&control).write_all(request.as_bytes()).unwrap();
     let head = read_response_head(&mut BufReader::new(&control), &Limits::default()).unwrap();
     assert_eq!(head.status, 200);
+    drop(stalled);
+}
+
+#[test]
+fn clients_that_do_not_read_the_message_list_hold_pointers_not_copies() {
+    use wirelab::app::messages::MessageApi;
+    let _one = serial();
+    // http_server's resource, full: 1,000 messages of 2,000 `<`, 12 KB of
+    // JSON each once escaped, 12 MB for the list or a poll of all of it.
+    let api = MessageApi::new();
+    let text = "<".repeat(2000);
+    for _ in 0..1000 {
+        api.post(&text);
+    }
+    let mut router = Router::new();
+    api.mount(&mut router);
+    let server = HttpServer::new(router).spawn("127.0.0.1:0").unwrap();
+    let addr = server.local_addr();
+    let before = rss();
+    // Forty clients ask for the list or for everything since 0, and never
+    // read. Before, each answer was a copy of the whole log: 40 x 12 MB.
+    let stalled: Vec<TcpStream> = (0..40)
+        .map(|i| {
+            let c = TcpStream::connect(addr).unwrap();
+            let path = if i % 2 == 0 {
+                "/api/messages"
+            } else {
+                "/api/messages/poll?since=0"
+            };
+            let get = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+            (&c).write_all(get.as_bytes()).unwrap();
+            c
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(1500));
+    let grown = rss().saturating_sub(before);
+    assert!(grown < 48 << 20, "resident memory grew by {} MB", grown >> 20);
+    // A client that reads gets the whole list, as JSON.
+    let reader = TcpStream::connect(addr).unwrap();
+    reader.set_read_timeout(Some(WAIT)).unwrap();
+    let get = format!("GET /api/messages HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    (&reader).write_all(get.as_bytes()).unwrap();
+    let answer = read_all(&reader);
+    let body = answer.split_once("\r\n\r\n").unwrap().1;
+    assert!(body.starts_with(r#"[{"id":1,"text":"\u003c"#), "{:.60}", body);
+    assert!(body.ends_with("}]"));
+    assert_eq!(body.matches(r#""id":"#).count(), 1000);
     drop(stalled);
 }

@@ -215,15 +215,7 @@ mod sockets {
     }
 
     fn pseudo_random(len: usize) -> Vec<u8> {
-        let mut x = 0x2545_f491_u32;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                x as u8
-            })
-            .collect()
+        wirelab::random::XorShift::new(0x2545_f491).bytes(len)
     }
 
     #[test]

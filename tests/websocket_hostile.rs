@@ -14,6 +14,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use support::{client, echo_server, http_status, server_still_echoes, Raw, WAIT};
+use wirelab::broadcast::{spawn_relay, SubscriberConfig, RELAY_MAX_MESSAGE};
 use wirelab::http::{read_response_head, Limits};
 use wirelab::server::{Server, ServerConfig};
 use wirelab::websocket::frame::{encode_frame, OpCode};
@@ -330,4 +331,75 @@ fn a_server_trickling_its_101_byte_by_byte_is_given_up_at_the_handshake_timeout(
         "{elapsed:?}"
     );
     server.join().unwrap();
+}
+
+/// The broadcast relay (`ws_broadcast`) with a keepalive wait of one
+/// second, so that its deadlines show within a test.
+fn quick_relay() -> wirelab::server::ServerHandle {
+    let subscriber = SubscriberConfig {
+        pong_wait: Duration::from_secs(1),
+        ping_period: Duration::from_millis(900),
+        ..SubscriberConfig::default()
+    };
+    spawn_relay("127.0.0.1:0", ServerConfig::default(), subscriber)
+        .unwrap()
+        .0
+}
+
+#[test]
+fn the_broadcast_relay_refuses_a_message_over_its_limit_from_the_header_alone() {
+    let server = quick_relay();
+    let mut raw = Raw::connect(server.local_addr());
+    // A text frame announcing 1 MiB, more than the relay passes on, and
+    // not one byte of its payload: the refusal cannot wait for it.
+    let announced = (RELAY_MAX_MESSAGE as u64 + 1).max(1 << 20);
+    let mut header = vec![0x81, 0x80 | 127];
+    header.extend_from_slice(&announced.to_be_bytes());
+    header.extend_from_slice(&raw.mask);
+    raw.stream.write_all(&header).unwrap();
+    assert_eq!(raw.recv_close_code(), CloseCode::TOO_BIG.0);
+
+    // A message at the limit still goes round.
+    let mut ws = client(server.local_addr());
+    let text = "x".repeat(RELAY_MAX_MESSAGE);
+    ws.send(Message::text(text.clone())).unwrap();
+    assert_eq!(ws.read().unwrap(), Message::text(text));
+}
+
+#[test]
+fn the_broadcast_relay_cuts_off_a_message_trickled_past_its_keepalive_wait() {
+    let server = quick_relay();
+    let mut raw = Raw::connect(server.local_addr());
+    raw.stream.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    // A 1,000-byte text message, one byte every 100 ms: each read sees
+    // data, so only a deadline for the whole message stops it.
+    let mut message = Vec::new();
+    encode_frame(&mut message, true, OpCode::Text, &[b'x'; 1000], Some(raw.mask));
+    let start = Instant::now();
+    let mut cut_off = None;
+    let mut sink = [0u8; 4096];
+    for byte in &message {
+        if raw.stream.write_all(std::slice::from_ref(byte)).is_err() {
+            cut_off = Some(start.elapsed());
+            break;
+        }
+        match raw.stream.read(&mut sink) {
+            Ok(0) => {
+                cut_off = Some(start.elapsed());
+                break;
+            }
+            Ok(_) => {} // a keepalive ping
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => {
+                cut_off = Some(start.elapsed());
+                break;
+            }
+        }
+        if start.elapsed() > Duration::from_secs(6) {
+            break;
+        }
+    }
+    let cut_off = cut_off.expect("the trickle was still held after 6 s, with a keepalive wait of 1 s");
+    // The message deadline (1 s) plus at most one read's timeout (1 s).
+    assert!(cut_off < Duration::from_secs(4), "cut off after {cut_off:?}");
 }

@@ -116,10 +116,9 @@ pub const SERVE: &str = "serve";
 
 /// The accept loop's settings of `serve`, with a cap of `max` connections.
 pub fn serve_config(max: Option<usize>) -> wirelab::server::ServerConfig {
-    let mut config = wirelab::server::ServerConfig {
-        fds_per_connection: RELAY_FDS_PER_CONNECTION,
-        ..wirelab::server::ServerConfig::default()
-    };
+    // ws_broadcast's limits (src/limits.rs), with the cap asked for.
+    let mut config = wirelab::limits::ServerBudget::broadcast().server_config();
+    config.fds_per_connection = RELAY_FDS_PER_CONNECTION;
     if let Some(max) = max {
         config.max_connections = max;
     }

@@ -31,21 +31,62 @@ pub const KEEP: usize = 1000;
 pub const MAX_WAITING: usize = 1000;
 
 /// One message as the store keeps it (not a WebSocket [`crate::websocket::Message`]).
+///
+/// Its text and its JSON are shared, not copied, by every clone: answers
+/// that list messages are written from the store's own bytes
+/// ([`Piece::Shared`]), so a client that does not read holds pointers,
+/// not a copy of the list.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredMessage {
     /// Its id, increasing from 1.
     pub id: u64,
     /// The text.
-    pub text: String,
+    pub text: Arc<str>,
     /// When it was created, milliseconds since the Unix epoch.
     pub ts: u64,
+    /// The message as a JSON object, made once.
+    json: Arc<str>,
 }
 
 impl StoredMessage {
+    /// A message with its JSON.
+    fn new(id: u64, text: &str, ts: u64) -> StoredMessage {
+        let json = format!(r#"{{"id":{id},"text":{},"ts":{ts}}}"#, escape(text));
+        StoredMessage {
+            id,
+            text: text.into(),
+            ts,
+            json: json.into(),
+        }
+    }
+
     /// The message as a JSON object.
     pub fn to_json(&self) -> String {
-        format!(r#"{{"id":{},"text":{},"ts":{}}}"#, self.id, escape(&self.text), self.ts)
+        self.json.to_string()
     }
+
+    /// The message as a JSON object, shared with the store.
+    pub fn json(&self) -> Arc<str> {
+        Arc::clone(&self.json)
+    }
+}
+
+/// A JSON array of `messages` in pieces: `[`, each message's own JSON,
+/// the commas, `]` and whatever `after` adds (pointers into the store,
+/// not a copy).
+fn list_pieces<'a>(messages: impl Iterator<Item = &'a StoredMessage>, after: Option<String>) -> Vec<Piece> {
+    let mut pieces = vec![Piece::Static(b"[")];
+    for (i, m) in messages.enumerate() {
+        if i > 0 {
+            pieces.push(Piece::Static(b","));
+        }
+        pieces.push(Piece::Shared(m.json()));
+    }
+    pieces.push(Piece::Static(b"]"));
+    if let Some(after) = after {
+        pieces.push(Piece::Shared(after.into()));
+    }
+    pieces
 }
 
 /// The message store and its routes.
@@ -70,24 +111,21 @@ impl MessageApi {
     /// Stores a new message and returns it.
     pub fn post(&self, text: &str) -> StoredMessage {
         let ts = now_ms();
-        let id = self.log.push_with(|id| StoredMessage {
-            id,
-            text: text.to_string(),
-            ts,
+        let mut made = None;
+        self.log.push_with(|id| {
+            let message = StoredMessage::new(id, text, ts);
+            made = Some(message.clone());
+            message
         });
-        StoredMessage {
-            id,
-            text: text.to_string(),
-            ts,
-        }
+        made.expect("push_with calls make once")
     }
 
     /// Registers the routes under `/api/messages`.
     pub fn mount(self: &Arc<Self>, router: &mut Router) {
         let api = Arc::clone(self);
         router.get("/api/messages", move |_| {
-            let items: Vec<String> = api.log.since(0).iter().map(|(_, m)| m.to_json()).collect();
-            json::response(200, format!("[{}]", items.join(",")))
+            let messages = api.log.since(0);
+            json::response_in_pieces(200, list_pieces(messages.iter().map(|(_, m)| m), None))
         });
         let api = Arc::clone(self);
         router.post("/api/messages", move |req| api.create(req));
@@ -147,10 +185,12 @@ impl MessageApi {
     fn poll(&self, req: &Request) -> Response {
         // Without `since`, a short poll returns everything kept and a long
         // poll waits for the next new message.
+        // The messages go out from the store, not copied per client.
         poll::answer(req, &self.log, self.log.last_id(), |messages| {
-            let items: Vec<String> = messages.iter().map(|(_, m)| m.to_json()).collect();
-            let json = format!(r#"{{"messages":[{}],"last":{}}}"#, items.join(","), self.log.last_id());
-            vec![Piece::Shared(json.into())]
+            let mut pieces = vec![Piece::Static(br#"{"messages":"#)];
+            let last = format!(r#","last":{}}}"#, self.log.last_id());
+            pieces.extend(list_pieces(messages.iter().map(|(_, m)| m), Some(last)));
+            pieces
         })
     }
 }

@@ -10,10 +10,12 @@
 //! | [`poll`] | the polling endpoint: `?since=N`, `?wait=S` |
 //! | [`rate`] | rates with a burst (token buckets), per person or per address |
 //! | [`messages`] | a REST resource, `/api/messages`, and its polling endpoint |
+//! | [`echo`] | the WebSocket echo server Autobahn tests, large echoes held against its budget |
 //! | [`chat`] | the chat: one page, three transports, one event log |
 //! | [`ticker`] | the stock ticker: server push and nothing else |
 
 pub mod chat;
+pub mod echo;
 pub mod events;
 pub mod json;
 pub mod messages;

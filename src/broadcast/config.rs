@@ -78,6 +78,17 @@ pub const QUANTUM: usize = 16 << 10;
 /// one `write`. Publishes that arrive together leave together.
 pub const BATCH_BYTES: usize = 64 << 10;
 
+/// Largest message the relay (`ws_broadcast`, [`super::spawn_relay`])
+/// takes from a client; larger is refused with 1009 from the frame
+/// header, before a byte of it is held. A relayed message is copied once
+/// into the batch every subscriber shares, so its size, not the number of
+/// subscribers, is what it costs; 64 KiB is what one publisher may have
+/// waiting ([`PUBLISHER_BYTES`]) and what a message may hold without
+/// drawing on a server's budget for unfinished messages
+/// ([`crate::budget::MessageBudget::FREE`]), so the relay needs no such
+/// budget: all its connections together hold at most 64 KiB each.
+pub const RELAY_MAX_MESSAGE: usize = 64 << 10;
+
 /// Timing and capacity of a subscriber connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SubscriberConfig {

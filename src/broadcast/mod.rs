@@ -59,8 +59,8 @@ mod subscriber;
 pub use compress::deflated;
 pub use config::{
     HubConfig, SubscriberConfig, BATCH_BYTES, CLOSE_GRACE, OUTBOX_BYTES, PING_PERIOD, PONG_WAIT, PUBLISHER_BYTES,
-    PUBLISH_QUEUE_BYTES, QUANTUM, ROOM_WAIT, TOO_SLOW, WRITE_WAIT,
+    PUBLISH_QUEUE_BYTES, QUANTUM, RELAY_MAX_MESSAGE, ROOM_WAIT, TOO_SLOW, WRITE_WAIT,
 };
 pub use hub::{Frame, Hub, HubStats, Publisher};
-pub use relay::{spawn_relay, RELAY_MAX_MESSAGE};
+pub use relay::spawn_relay;
 pub use subscriber::{serve_subscriber, Departure, Incoming};

@@ -12,8 +12,7 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
 use super::config::HubConfig;
-use super::hub::{Batch, Join};
-use super::Frame;
+use super::hub::{Batch, Frame, Join};
 
 /// What the hub thread is given to do next.
 #[derive(Debug, Default)]

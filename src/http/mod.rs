@@ -41,5 +41,5 @@ pub use headers::Headers;
 pub use request::{read_head, RequestHead};
 pub use response::{http_date, read_response_head, reason_phrase, Piece, Response, ResponseHead};
 pub use router::{Request, Router, Upgrade};
-pub use serve::{HttpConfig, HttpServer};
+pub use serve::{HttpConfig, HttpServer, FIRST_REQUEST_GRACE};
 pub use site::{SiteError, SitePolicy};

@@ -34,7 +34,7 @@ use super::request::{read_head, valid_host, RequestHead};
 use super::response::{Piece, Response};
 use super::router::{Found, Request, Router, Target, Upgrade, KNOWN_METHODS};
 use super::site::SitePolicy;
-use crate::server::{mark_idle, ConnInfo, Server, ServerConfig, ServerHandle};
+use crate::server::{mark_idle, mark_idle_after, ConnInfo, Server, ServerConfig, ServerHandle};
 use crate::socket::{answer_and_close, linger_close, write_parts_within, write_within, DeadlineStream, LINGER};
 
 /// Settings of an HTTP server.
@@ -86,16 +86,36 @@ impl Default for HttpConfig {
     }
 }
 
+/// How long a new connection may stay silent before it counts as idle,
+/// and a full server may close it to let another client in: time for its
+/// first request to arrive (a round trip or two), not for a client that
+/// connects and sends nothing, to hold a place for the whole
+/// `idle_timeout`. Until then, a client just admitted is never closed
+/// for a newcomer: its request is on its way, and it would be left
+/// without an answer.
+pub const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(2);
+
 /// Serves HTTP on one connection until it closes; see the module docs.
 pub fn serve_connection(stream: TcpStream, info: ConnInfo, router: &Router, config: &HttpConfig) {
     let mut reader = BufReader::new(DeadlineStream::new(stream));
+    // Whether a response has gone out on this connection: only then is a
+    // wait for the next request idleness that a full server may end.
+    let mut answered = false;
     loop {
         // 1. Wait for the next request (pipelined bytes may already be here).
         if reader.buffer().is_empty() {
             reader.get_mut().set_limits(None, Some(config.idle_timeout));
-            // Idle: nothing in progress, nothing owed. A full server closes
-            // the connection idle the longest to make room for a new one.
-            mark_idle(true);
+            // Idle after a response: nothing in progress, nothing owed. A
+            // full server closes the connection idle the longest to make
+            // room for a new one; its client reconnects when it needs to.
+            // Before the first request, only once the grace has passed: a
+            // client just admitted, its request on the way, would be
+            // closed without a word.
+            if answered {
+                mark_idle(true);
+            } else {
+                mark_idle_after(FIRST_REQUEST_GRACE);
+            }
             let waited = reader.fill_buf().map(|b| b.is_empty());
             mark_idle(false);
             match waited {
@@ -117,7 +137,10 @@ pub fn serve_connection(stream: TcpStream, info: ConnInfo, router: &Router, conf
         };
         log::debug!("{info}: {head}");
         match exchange(&mut reader, &info, head, router, config) {
-            Outcome::KeepAlive => continue,
+            Outcome::KeepAlive => {
+                answered = true;
+                continue;
+            }
             Outcome::Close => return linger_close(reader.get_ref().get_ref(), LINGER),
             Outcome::Done => return,
             Outcome::Failed(head, e) => return fail(reader, &info, Some(&head), e, config),

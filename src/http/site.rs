@@ -133,8 +133,15 @@ impl SitePolicy {
     /// The `Host` half of [`SitePolicy::check`]: enough for a request that
     /// only reads (the browser keeps another site's page from reading the
     /// answer; DNS rebinding is what the `Host` check stops).
+    ///
+    /// For a target in absolute form (`http://name/path`) the name is the
+    /// target's authority, which replaces `Host` (RFC 9112 §3.2.2).
     pub fn check_host(&self, head: &RequestHead, local: SocketAddr) -> Result<(), SiteError> {
-        match head.headers.get("host") {
+        let in_target = match head.target.split_once("://") {
+            Some((_, rest)) if !head.target.starts_with('/') => rest.split(['/', '?']).next(),
+            _ => None,
+        };
+        match in_target.or(head.headers.get("host")) {
             Some(host) if !self.is_our_name(host, local) => Err(SiteError::Host(host.to_string())),
             _ => Ok(()),
         }
@@ -230,6 +237,22 @@ mod tests {
             Ok(())
         );
         assert_eq!(SiteError::Host("x".into()).to_response().status, 421);
+    }
+
+    #[test]
+    fn an_absolute_form_target_is_checked_by_its_authority_which_replaces_host() {
+        // RFC 9112 §3.2.2: the server uses the target's authority and
+        // ignores Host; a name checked only in Host would be bypassed.
+        let local = "127.0.0.1:8080".parse().unwrap();
+        let policy = SitePolicy::same_origin();
+        let parse = |raw: &str| read_head(&mut raw.as_bytes(), &Limits::default()).unwrap().unwrap();
+        let foreign = parse("GET http://evil.example:8080/hello HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n");
+        assert_eq!(
+            policy.check_host(&foreign, local),
+            Err(SiteError::Host("evil.example:8080".into()))
+        );
+        let ours = parse("GET http://localhost:8080/hello HTTP/1.1\r\nHost: evil.example\r\n\r\n");
+        assert_eq!(policy.check_host(&ours, local), Ok(()));
         assert_eq!(SiteError::Origin("x".into()).to_response().status, 403);
     }
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::config::{soft_fd_limit, ServerConfig};
+use super::config::{hard_fd_limit, soft_fd_limit, ServerConfig};
 use super::table::Table;
 use super::turns::{start_thread, Acceptor, Turns};
 use crate::socket::time_left;
@@ -76,17 +76,10 @@ impl Server {
     where
         H: Fn(TcpStream, ConnInfo) + Send + Sync + 'static,
     {
-        let cap = self.max_connections();
-        if cap < self.config.max_connections {
-            log::info!(
-                "{}: at most {cap} connections, not {}: the descriptor limit is {}, a connection holds {} \
-                 and {} threads may wait in accept; raise it before starting (ulimit -n) to serve more",
-                self.config.name,
-                self.config.max_connections,
-                soft_fd_limit().map_or("unknown".to_string(), |n| n.to_string()),
-                self.config.fds_per_connection,
-                self.config.accept_threads()
-            );
+        let limit = soft_fd_limit();
+        let cap = self.config.connection_cap(limit);
+        if let Some(why) = self.config.cap_note(limit, hard_fd_limit()) {
+            log::info!("{why}");
         }
         self.config.max_connections = cap;
         let shared = Arc::new(Shared {

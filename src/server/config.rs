@@ -158,6 +158,42 @@ impl ServerConfig {
         let for_connections = limit.saturating_sub(self.accept_threads() as u64);
         descriptor_cap(Some(for_connections), self.fds_per_connection, self.max_connections)
     }
+
+    /// Why the cap in force is below [`ServerConfig::max_connections`],
+    /// in a sentence for the log (`None` when it is not): the descriptor
+    /// limit, what each connection and the rest of the server hold of it,
+    /// and how to raise it, up to `hard_limit` (the most `ulimit -n` may
+    /// set without privileges; `None` if unknown or unlimited).
+    pub fn cap_note(&self, soft_limit: Option<u64>, hard_limit: Option<u64>) -> Option<String> {
+        let cap = self.connection_cap(soft_limit);
+        if cap >= self.max_connections {
+            return None;
+        }
+        let limit = match soft_limit {
+            Some(n) => format!("{n}"),
+            None => format!("unknown ({FALLBACK_FD_LIMIT} assumed)"),
+        };
+        // What `ulimit -n` may be raised to: the hard limit, if it is
+        // above the soft one (only root can raise the hard limit).
+        let raise = match (soft_limit, hard_limit) {
+            (Some(soft), Some(hard)) if hard <= soft => {
+                format!("the hard limit is {hard} too, so only root can raise it (or lower max_connections)")
+            }
+            (_, Some(hard)) => format!(
+                "to serve more, raise it in the shell that starts the server, up to the hard limit: ulimit -n {hard}"
+            ),
+            (_, None) => "to serve more, raise it in the shell that starts the server: ulimit -n 65536".to_string(),
+        };
+        Some(format!(
+            "{}: at most {cap} connections, not {}: the open-file limit (ulimit -n) is {limit} descriptors; \
+             each connection holds {} of them, the {} threads that may wait in accept one each, \
+             and {RESERVED_FDS} are kept for the listener and for closing refused clients; {raise}",
+            self.name,
+            self.max_connections,
+            self.fds_per_connection,
+            self.accept_threads(),
+        ))
+    }
 }
 
 /// The soft and hard limits on open files from the text of
@@ -188,6 +224,14 @@ pub fn soft_fd_limit() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/self/limits").ok()?;
     let (soft, _) = parse_open_files(&text)?;
     Some(soft.unwrap_or(u64::MAX))
+}
+
+/// This process's hard limit on open descriptors, the most the soft one
+/// may be raised to without privileges; `None` if it cannot be read or is
+/// unlimited.
+pub fn hard_fd_limit() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    parse_open_files(&text)?.1
 }
 
 /// The connection cap the descriptor limit allows: with `soft_limit`
@@ -239,6 +283,36 @@ Max locked memory         8388608              8388608              bytes     \n
         );
         assert_eq!(descriptor_cap(Some(10), 5, 8192), 1, "never zero");
         assert_eq!(descriptor_cap(Some(u64::MAX), 1, 1 << 40), 1 << 40, "unlimited");
+    }
+
+    #[test]
+    fn the_log_says_why_the_cap_is_lower_in_descriptors_and_how_to_raise_it() {
+        let config = ServerConfig {
+            name: "chat".to_string(),
+            ..ServerConfig::default()
+        };
+        let note = config.cap_note(Some(1024), Some(524_288)).unwrap();
+        let cap = config.connection_cap(Some(1024));
+        assert!(
+            note.starts_with(&format!("chat: at most {cap} connections, not 8192")),
+            "{note}"
+        );
+        assert!(note.contains("limit (ulimit -n) is 1024 descriptors"), "{note}");
+        assert!(note.contains("each connection holds 3 of them"), "{note}");
+        assert!(note.ends_with("up to the hard limit: ulimit -n 524288"), "{note}");
+        // A command that would fail is not suggested: with the hard limit
+        // reached, `ulimit -n 65536` is refused.
+        let at_hard = config.cap_note(Some(20_000), Some(20_000)).unwrap();
+        assert!(
+            at_hard.contains("only root can raise it") && !at_hard.contains("ulimit -n 6"),
+            "{at_hard}"
+        );
+        assert!(config.cap_note(None, None).unwrap().contains("unknown (1024 assumed)"));
+        assert_eq!(
+            config.cap_note(Some(1 << 30), None),
+            None,
+            "no note when the cap is the one asked for"
+        );
     }
 
     #[test]

@@ -83,8 +83,8 @@ mod turns;
 
 pub use accept::{ConnInfo, Server, ServerHandle, ServerStats};
 pub use config::{
-    descriptor_cap, soft_fd_limit, ServerConfig, DEFAULT_FDS_PER_CONNECTION, DEFAULT_IO_TIMEOUT, DEFAULT_JOIN_TIMEOUT,
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PER_PEER, DEFAULT_PEER_REFUSAL, DEFAULT_REFUSAL, DEFAULT_SPARE_THREADS,
-    DEFAULT_STACK_SIZE, FALLBACK_FD_LIMIT, RESERVED_FDS,
+    descriptor_cap, hard_fd_limit, soft_fd_limit, ServerConfig, DEFAULT_FDS_PER_CONNECTION, DEFAULT_IO_TIMEOUT,
+    DEFAULT_JOIN_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PER_PEER, DEFAULT_PEER_REFUSAL, DEFAULT_REFUSAL,
+    DEFAULT_SPARE_THREADS, DEFAULT_STACK_SIZE, FALLBACK_FD_LIMIT, RESERVED_FDS,
 };
-pub use table::mark_idle;
+pub use table::{mark_idle, mark_idle_after};

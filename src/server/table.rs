@@ -8,8 +8,10 @@
 //!    refused (one machine cannot take every slot);
 //! 2. the server has room: admitted;
 //! 3. the server is full, but some connection is *idle* (an HTTP keep-alive
-//!    connection waiting for its next request, see [`mark_idle`]): the one
-//!    idle the longest is closed and the new one admitted. A keep-alive
+//!    connection waiting for its next request, see [`mark_idle`], or a new
+//!    one still silent after a grace for its first request, see
+//!    [`mark_idle_after`]): the one idle the longest is closed and the new
+//!    one admitted. A keep-alive
 //!    connection is a convenience to its client, who reconnects when it
 //!    needs to; a server that kept idle ones and turned new clients away
 //!    could be held shut by connections that send one request every few
@@ -22,7 +24,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Shutdown, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Where a connection comes from, for the per-address limit: an IPv4
 /// address, or the /64 prefix of an IPv6 address (a single host usually
@@ -128,11 +130,14 @@ impl Table {
             return Err(Refused::PeerFull);
         }
         if self.entries.len() >= cap {
+            // Idle since a time not yet come: a grace still running.
+            let now = self.started.elapsed().as_millis() as u64 + 1;
             let longest_idle = self
                 .entries
                 .iter()
                 .filter_map(|(id, e)| match e.idle.load(Ordering::SeqCst) {
                     0 => None,
+                    since if since > now => None,
                     since => Some((since, *id)),
                 })
                 .min();
@@ -223,13 +228,22 @@ impl Drop for Installed {
 /// around its wait for the next request; a no-op on a thread that serves
 /// no connection.
 pub fn mark_idle(idle: bool) {
+    mark(idle.then_some(Duration::ZERO));
+}
+
+/// Tells the server that the connection the calling thread serves will
+/// count as idle once `grace` has passed, unless [`mark_idle`]`(false)`
+/// comes first: for a new connection, whose first request is on its way
+/// for a moment but which, silent longer, only holds a place.
+pub fn mark_idle_after(grace: Duration) {
+    mark(Some(grace));
+}
+
+/// Idle from `after` on (`None`: busy).
+fn mark(after: Option<Duration>) {
     CURRENT.with(|c| {
         if let Some(mark) = &*c.borrow() {
-            let since = if idle {
-                mark.started.elapsed().as_millis() as u64 + 1
-            } else {
-                0
-            };
+            let since = after.map_or(0, |after| (mark.started.elapsed() + after).as_millis() as u64 + 1);
             mark.idle.store(since, Ordering::SeqCst);
         }
     });
@@ -271,7 +285,11 @@ mod tests {
         let m3 = table.admit(3, socket(), b, 3, 2).unwrap();
         // Full, nobody idle: refused.
         assert_eq!(table.admit(4, socket(), b, 3, 2).unwrap_err(), Refused::Full);
+        // Idle only from a time to come (a grace running): not yet.
+        m1.idle.store(60_000, Ordering::SeqCst);
+        assert_eq!(table.admit(4, socket(), b, 3, 2).unwrap_err(), Refused::Full);
         // Two idle: the one idle longer goes.
+        std::thread::sleep(std::time::Duration::from_millis(10));
         m1.idle.store(5, Ordering::SeqCst);
         m3.idle.store(9, Ordering::SeqCst);
         table.admit(4, socket(), key("10.0.0.3"), 3, 2).unwrap();

@@ -6,7 +6,7 @@
 
 use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wirelab::http::{read_response_head, Limits};
 use wirelab::server::{Server, ServerConfig, ServerHandle};
@@ -151,4 +151,25 @@ pub fn server_still_echoes(addr: SocketAddr) {
     let mut ws = client(addr);
     ws.send(Message::text("still there?")).unwrap();
     assert_eq!(ws.read().unwrap(), Message::text("still there?"));
+}
+
+/// A client of `url` that offers permessage-deflate as `compression` says,
+/// with `wait` on every blocking read.
+pub fn client_of(url: &str, compression: websocket::Compression, wait: Duration) -> WebSocket {
+    let config = websocket::ClientConfig {
+        compression,
+        ..Default::default()
+    };
+    let ws = websocket::connect_with(url, &config).unwrap();
+    ws.set_read_timeout(Some(wait)).unwrap();
+    ws
+}
+
+/// Polls `cond` every 2 ms until it holds; fails the test after `wait`.
+pub fn wait_until(what: &str, wait: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + wait;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
