@@ -187,9 +187,10 @@ fn the_tickers_size_note_gives_the_compressed_bytes_a_compressing_page_received(
 
 #[test]
 fn the_relay_refuses_a_small_bomb_that_inflates_past_its_message_limit_with_1009() {
-    // 4 MiB of one letter compresses to a few KiB: without a limit suited
-    // to a relay, each client could make the server hold (and fan out)
-    // 64 MiB for a 64 KiB upload; 20 such clients at once held 2.8 GB.
+    // One letter repeated compresses about a thousand times: with the
+    // WebSocket default limit (64 MiB) instead of the relay's, each client
+    // could make the server inflate, hold and fan out 64 MiB for a 64 KiB
+    // upload (20 such clients at once held 2.8 GB).
     let (server, _hub) = spawn_relay("127.0.0.1:0", ServerConfig::default(), SubscriberConfig::default()).unwrap();
     let url = format!("ws://{}/", server.local_addr());
     let mut ws = client(&url, Compression::CLIENT);
