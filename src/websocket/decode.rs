@@ -403,52 +403,36 @@ impl Decoder {
     fn inflate(&mut self, partial: Partial) -> Result<Message> {
         // While it grows, the inflated message is held like an unfinished
         // one: beyond MessageBudget::FREE, every byte is taken from the
-        // server's budget first (1013 when it is spent), so many small
-        // bombs at once cannot hold more than the budget between them.
-        // The output limit doubles from FREE, taking the difference each
-        // time; inflating again from the start costs at most twice the
-        // work of one pass (a failed pass leaves the history untouched).
+        // server's budget as it appears (1013 when the budget is spent), so
+        // many small bombs at once cannot hold more than the budget between
+        // them. The bytes go back once the message is complete.
         let inflater = self.inflater.as_mut().expect("compressed only when negotiated");
         let max = self.max_message;
-        let mut cap = match &self.budget {
-            Some(_) => max.min(MessageBudget::FREE),
-            None => max,
-        };
-        let mut taken = 0;
         let mut out = Vec::new();
-        let result = loop {
-            out.clear();
-            let e = match inflater.inflate_message(&partial.payload, &mut out, cap) {
-                Ok(()) => break Ok(()),
-                Err(e) => e,
-            };
-            if !e.is_too_large() {
-                break Err(ProtocolError::BadCompressedData(e));
+        let (mut taken, mut refused) = (0, false);
+        let result = match &self.budget {
+            Some(budget) => {
+                let mut grant = |n: usize| {
+                    let ok = budget.try_take(n);
+                    taken += if ok { n } else { 0 };
+                    refused |= !ok;
+                    ok
+                };
+                inflater.inflate_message_granted(&partial.payload, &mut out, max, MessageBudget::FREE, &mut grant)
             }
-            if cap == max {
-                break Err(ProtocolError::MessageTooLarge {
-                    len: max as u64 + 1,
-                    max,
-                });
-            }
-            let next = cap.saturating_mul(2).min(max);
-            let budget = self
-                .budget
-                .as_ref()
-                .expect("a cap below the limit comes from the budget");
-            // Short of the doubling, the last of the budget still counts.
-            let left = budget.limit().saturating_sub(budget.used()).min(next - cap);
-            let got = [next - cap, left].into_iter().find(|&n| n > 0 && budget.try_take(n));
-            let Some(got) = got else {
-                break Err(ProtocolError::BudgetSpent { len: next });
-            };
-            taken += got;
-            cap += got;
+            None => inflater.inflate_message(&partial.payload, &mut out, max),
         };
         if let Some(budget) = &self.budget {
             budget.give_back(taken);
         }
-        result?;
+        result.map_err(|e| match (e.is_too_large(), refused) {
+            (true, true) => ProtocolError::BudgetSpent { len: out.len() },
+            (true, false) => ProtocolError::MessageTooLarge {
+                len: max as u64 + 1,
+                max,
+            },
+            (false, _) => ProtocolError::BadCompressedData(e),
+        })?;
         Ok(if partial.text {
             Message::Text(String::from_utf8(out).map_err(|_| ProtocolError::InvalidUtf8)?)
         } else {
