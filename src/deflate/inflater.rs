@@ -201,19 +201,17 @@ impl<'a> Decode<'a> {
     /// Whether the output may reach `need` bytes: within the limit, or
     /// once the caller has granted more (never past `max_len`).
     fn allow(&mut self, need: usize) -> bool {
-        let hard = self.start.saturating_add(self.max_len);
-        match self.grant.as_mut() {
-            Some(grant) if need > self.limit && need <= hard => {
-                for new in [need.max(self.limit.saturating_add(64 * 1024)).min(hard), need] {
-                    if grant(new - self.limit) {
-                        self.limit = new;
-                        return true;
-                    }
-                }
-                false
-            }
-            _ => need <= self.limit,
-        }
+        let (limit, hard) = (self.limit, self.start.saturating_add(self.max_len));
+        let granted = match self.grant.as_mut() {
+            Some(grant) if need > limit && need <= hard => [need.max(limit.saturating_add(64 * 1024)).min(hard), need]
+                .into_iter()
+                .find(|&new| grant(new - limit)),
+            _ => return need <= limit,
+        };
+        let Some(new) = granted else { return false };
+        self.limit = new;
+        self.grow(need - self.out.len()); // reserved now, within the new limit
+        true
     }
 
     fn run(&mut self, end: End) -> Result<(), InflateError> {
