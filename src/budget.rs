@@ -26,6 +26,7 @@ pub struct MessageBudget(Arc<Inner>);
 struct Inner {
     limit: usize,
     used: AtomicUsize,
+    peak: AtomicUsize,
 }
 
 impl MessageBudget {
@@ -38,17 +39,21 @@ impl MessageBudget {
         MessageBudget(Arc::new(Inner {
             limit,
             used: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
         }))
     }
 
     /// Takes `n` bytes if that many are left; false (and nothing taken) if not.
     pub fn try_take(&self, n: usize) -> bool {
-        self.0
-            .used
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
-                used.checked_add(n).filter(|&after| after <= self.0.limit)
-            })
-            .is_ok()
+        match self.0.used.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
+            used.checked_add(n).filter(|&after| after <= self.0.limit)
+        }) {
+            Ok(before) => {
+                self.0.peak.fetch_max(before + n, Ordering::SeqCst);
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// Gives back `n` bytes taken earlier.
@@ -74,6 +79,12 @@ impl MessageBudget {
     /// Bytes taken right now.
     pub fn used(&self) -> usize {
         self.0.used.load(Ordering::SeqCst)
+    }
+
+    /// The most bytes ever taken at once: what the budget actually had to
+    /// cover, for tests and for sizing it.
+    pub fn peak(&self) -> usize {
+        self.0.peak.load(Ordering::SeqCst)
     }
 
     /// The budget's size.
@@ -125,6 +136,7 @@ mod tests {
         assert!(other.try_take(40));
         assert_eq!(budget.used(), 100);
         budget.give_back(60);
+        assert_eq!(budget.peak(), 100, "the high-water mark stays");
         assert!(budget.try_take(60));
         assert!(!budget.try_take(usize::MAX), "no overflow");
         assert_eq!(budget, other);

@@ -184,3 +184,35 @@ fn the_tickers_size_note_gives_the_compressed_bytes_a_compressing_page_received(
     );
     ticker.stop();
 }
+
+#[test]
+fn the_relay_refuses_a_small_bomb_that_inflates_past_its_message_limit_with_1009() {
+    // One letter repeated compresses about a thousand times: with the
+    // WebSocket default limit (64 MiB) instead of the relay's, each client
+    // could make the server inflate, hold and fan out 64 MiB for a 64 KiB
+    // upload (20 such clients at once held 2.8 GB).
+    let (server, _hub) = spawn_relay("127.0.0.1:0", ServerConfig::default(), SubscriberConfig::default()).unwrap();
+    let url = format!("ws://{}/", server.local_addr());
+    let mut ws = client(&url, Compression::CLIENT);
+    let bomb = "a".repeat(wirelab::broadcast::RELAY_MAX_MESSAGE + 1);
+    ws.send(Message::text(bomb)).unwrap();
+    loop {
+        match ws.read() {
+            Ok(Message::Close(Some(frame))) => {
+                assert_eq!(frame.code.0, 1009);
+                break;
+            }
+            Ok(Message::Text(t)) => panic!("relayed {} bytes", t.len()),
+            Ok(_) => {}
+            Err(e) => panic!("expected a close frame, got {e}"),
+        }
+    }
+    // A message at the limit is still relayed.
+    let mut ws = client(&url, Compression::CLIENT);
+    ws.send(Message::text("b".repeat(wirelab::broadcast::RELAY_MAX_MESSAGE)))
+        .unwrap();
+    match ws.read() {
+        Ok(Message::Text(t)) => assert_eq!(t.len(), wirelab::broadcast::RELAY_MAX_MESSAGE),
+        other => panic!("{other:?}"),
+    }
+}

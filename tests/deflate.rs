@@ -783,3 +783,38 @@ impl Drop for Scratch {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+#[test]
+fn granted_output_grows_only_by_what_the_caller_grants_and_allocates_no_further() {
+    // 4 MiB of zeros, a few KiB compressed.
+    let mut payload = Vec::new();
+    Deflater::new(config(15, 6, false)).compress_message(&vec![0u8; 4 << 20], &mut payload);
+    let run = |budget: usize| {
+        let mut granted = 0;
+        let mut grant = |n: usize| {
+            let ok = granted + n <= budget;
+            granted += if ok { n } else { 0 };
+            ok
+        };
+        let mut out = Vec::new();
+        let result = Inflater::new(WindowBits::MAX, false).inflate_message_granted(
+            &payload,
+            &mut out,
+            8 << 20,
+            64 << 10,
+            &mut grant,
+        );
+        (result, out, granted)
+    };
+    // Enough granted: the whole message, and the grants cover it to 64 KiB.
+    let (result, out, granted) = run(8 << 20);
+    assert!(result.is_ok());
+    assert_eq!(out.len(), 4 << 20);
+    assert!(granted + (64 << 10) >= out.len() && granted <= out.len(), "{granted}");
+    assert!(out.capacity() <= (64 << 10) + granted, "capacity {}", out.capacity());
+    // Grants run out at 1 MiB: TooLarge, and nothing allocated past them.
+    let (result, out, granted) = run(1 << 20);
+    assert!(result.unwrap_err().is_too_large());
+    assert!(granted <= 1 << 20);
+    assert!(out.capacity() <= (64 << 10) + granted, "capacity {}", out.capacity());
+}

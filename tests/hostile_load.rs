@@ -308,6 +308,8 @@ fn an_echo_the_client_does_not_read_stays_in_the_budget_until_it_is_taken() {
             max_message_size: 32 << 20,
             ..websocket::Config::default()
         },
+        // Uncompressed: 24 MiB of one byte would deflate to 24 KiB, which
+        // the socket buffers take at once, and nothing would stay held.
         compression: websocket::Compression::OFF,
         ..websocket::ClientConfig::default()
     };
@@ -339,11 +341,7 @@ fn an_echo_the_client_does_not_read_stays_in_the_budget_until_it_is_taken() {
     }
 
     // Another client's large message finds the budget short: 1013.
-    let plain = websocket::ClientConfig {
-        compression: websocket::Compression::OFF,
-        ..websocket::ClientConfig::default()
-    };
-    let mut other = websocket::connect_with(&url, &plain).unwrap();
+    let mut other = websocket::connect_with(&url, &large).unwrap();
     other.set_read_timeout(Some(WAIT)).unwrap();
     let _ = other.send(Message::binary(vec![1u8; 20 << 20]));
     let code = loop {

@@ -143,6 +143,61 @@ fn the_client_accepts_what_it_offered_and_fails_on_anything_else() {
     }
 }
 
+/// A fake server that answers any Upgrade with 101 and the given
+/// `Sec-WebSocket-Extensions` value; returns the client's error text.
+fn refused_answer(extensions: &'static str, client: Compression) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut key = String::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if let Some(v) = line.strip_prefix("Sec-WebSocket-Key:") {
+                key = v.trim().to_string();
+            }
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+        }
+        let accept = wirelab::websocket::handshake::accept_key(&key);
+        let answer = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Extensions: {extensions}\r\n\r\n"
+        );
+        (&stream).write_all(answer.as_bytes()).unwrap();
+    });
+    let config = wirelab::websocket::ClientConfig {
+        compression: client,
+        ..Default::default()
+    };
+    let Err(err) = wirelab::websocket::connect_with(&format!("ws://{addr}/"), &config) else {
+        panic!("the answer must be refused");
+    };
+    server.join().unwrap();
+    err.to_string()
+}
+
+#[test]
+fn a_refused_extension_answer_is_explained_once() {
+    // Offered compression, got an unknown extension.
+    let text = refused_answer("x-unknown", Compression::CLIENT);
+    assert_eq!(text.matches("not offered").count(), 1, "{text}");
+    assert!(text.contains("x-unknown"), "{text}");
+    // Offered nothing, got permessage-deflate.
+    let text = refused_answer("permessage-deflate", Compression::OFF);
+    assert_eq!(text.matches("not offered").count(), 1, "{text}");
+    assert!(text.contains("permessage-deflate"), "{text}");
+    // Offered compression, but the answer breaks the offer's terms: the
+    // reason is given, not a false "not offered".
+    let text = refused_answer("permessage-deflate; server_max_window_bits=16", Compression::CLIENT);
+    assert!(!text.contains("not offered"), "{text}");
+    assert!(text.contains("server_max_window_bits"), "{text}");
+}
+
 mod sockets {
     use std::net::TcpListener;
     use std::thread;

@@ -93,15 +93,34 @@ impl Inflater {
     /// message that cannot be inflated leaves the two ends' windows out of
     /// step, so the connection cannot go on anyway.
     pub fn inflate_message(&mut self, payload: &[u8], out: &mut Vec<u8>, max_len: usize) -> Result<(), InflateError> {
+        self.inflate_message_granted(payload, out, max_len, max_len, &mut |_| false)
+    }
+
+    /// [`Inflater::inflate_message`], but only the first `first` bytes of
+    /// output are free: past them, `grant(n)` is asked for `n` more (64 KiB
+    /// at a time, or exactly what is missing if that is refused), and
+    /// output stops with `TooLarge` when it says no. A server passes its
+    /// shared memory budget here, so that the bytes a message inflates to
+    /// are taken from the budget as they appear, in one pass.
+    pub fn inflate_message_granted(
+        &mut self,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+        max_len: usize,
+        first: usize,
+        grant: &mut dyn FnMut(usize) -> bool,
+    ) -> Result<(), InflateError> {
         let start = out.len();
-        Decode::new(
+        let mut decode = Decode::new(
             BitReader::with_tail(payload, &MESSAGE_TAIL),
             out,
             max_len,
             &self.history,
             self.window,
-        )
-        .run(End::Message {
+        );
+        decode.limit = start.saturating_add(first.min(max_len));
+        decode.grant = Some(grant);
+        decode.run(End::Message {
             payload_len: payload.len(),
         })?;
         if self.context_takeover {
@@ -160,6 +179,8 @@ struct Decode<'a> {
     max_len: usize,
     history: &'a [u8],
     window: usize,
+    /// Asked for room past `limit` (`Inflater::inflate_message_granted`).
+    grant: Option<&'a mut dyn FnMut(usize) -> bool>,
 }
 
 impl<'a> Decode<'a> {
@@ -173,7 +194,24 @@ impl<'a> Decode<'a> {
             max_len,
             history,
             window,
+            grant: None,
         }
+    }
+
+    /// Whether the output may reach `need` bytes: within the limit, or
+    /// once the caller has granted more (never past `max_len`).
+    fn allow(&mut self, need: usize) -> bool {
+        let (limit, hard) = (self.limit, self.start.saturating_add(self.max_len));
+        let granted = match self.grant.as_mut() {
+            Some(grant) if need > limit && need <= hard => [need.max(limit.saturating_add(64 * 1024)).min(hard), need]
+                .into_iter()
+                .find(|&new| grant(new - limit)),
+            _ => return need <= limit,
+        };
+        let Some(new) = granted else { return false };
+        self.limit = new;
+        self.grow(need - self.out.len()); // reserved now, within the new limit
+        true
     }
 
     fn run(&mut self, end: End) -> Result<(), InflateError> {
@@ -308,7 +346,7 @@ impl<'a> Decode<'a> {
                 if self.bits.overrun() {
                     return Err(InflateError::Truncated);
                 }
-                if self.out.len() >= self.limit {
+                if self.out.len() >= self.limit && !self.allow(self.out.len() + 1) {
                     return Err(self.too_large());
                 }
                 self.out.push((e >> 16) as u8);
@@ -348,7 +386,7 @@ impl<'a> Decode<'a> {
                 available: produced + self.history.len(),
             });
         }
-        if self.out.len() + length > self.limit {
+        if self.out.len() + length > self.limit && !self.allow(self.out.len() + length) {
             return Err(self.too_large());
         }
         let mut length = length;
@@ -384,7 +422,7 @@ impl<'a> Decode<'a> {
 
     /// Makes room for `n` more bytes, or fails without allocating.
     fn room(&mut self, n: usize) -> Result<(), InflateError> {
-        if self.out.len() + n > self.limit {
+        if self.out.len() + n > self.limit && !self.allow(self.out.len() + n) {
             return Err(self.too_large());
         }
         self.grow(n);

@@ -402,25 +402,36 @@ impl Decoder {
     /// does text that is not UTF-8 once inflated.
     fn inflate(&mut self, partial: Partial) -> Result<Message> {
         // While it grows, the inflated message is held like an unfinished
-        // one: beyond MessageBudget::FREE, no more than the server's budget
-        // for those has left (1013 past it, as for a plain message).
-        let cap = match &self.budget {
-            Some(b) => self
-                .max_message
-                .min(MessageBudget::FREE + b.limit().saturating_sub(b.used())),
-            None => self.max_message,
-        };
+        // one: beyond MessageBudget::FREE, every byte is taken from the
+        // server's budget as it appears (1013 when the budget is spent), so
+        // many small bombs at once cannot hold more than the budget between
+        // them. The bytes go back once the message is complete.
         let inflater = self.inflater.as_mut().expect("compressed only when negotiated");
+        let max = self.max_message;
         let mut out = Vec::new();
-        inflater.inflate_message(&partial.payload, &mut out, cap).map_err(|e| {
-            match (e.is_too_large(), cap < self.max_message) {
-                (true, true) => ProtocolError::BudgetSpent { len: cap },
-                (true, false) => ProtocolError::MessageTooLarge {
-                    len: self.max_message as u64 + 1,
-                    max: self.max_message,
-                },
-                (false, _) => ProtocolError::BadCompressedData(e),
+        let (mut taken, mut refused) = (0, false);
+        let result = match &self.budget {
+            Some(budget) => {
+                let mut grant = |n: usize| {
+                    let ok = budget.try_take(n);
+                    taken += if ok { n } else { 0 };
+                    refused |= !ok;
+                    ok
+                };
+                inflater.inflate_message_granted(&partial.payload, &mut out, max, MessageBudget::FREE, &mut grant)
             }
+            None => inflater.inflate_message(&partial.payload, &mut out, max),
+        };
+        if let Some(budget) = &self.budget {
+            budget.give_back(taken);
+        }
+        result.map_err(|e| match (e.is_too_large(), refused) {
+            (true, true) => ProtocolError::BudgetSpent { len: out.len() },
+            (true, false) => ProtocolError::MessageTooLarge {
+                len: max as u64 + 1,
+                max,
+            },
+            (false, _) => ProtocolError::BadCompressedData(e),
         })?;
         Ok(if partial.text {
             Message::Text(String::from_utf8(out).map_err(|_| ProtocolError::InvalidUtf8)?)

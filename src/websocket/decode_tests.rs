@@ -422,3 +422,37 @@ fn a_compressed_message_is_inflated_within_the_limit_and_the_budget() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn the_bytes_a_compressed_message_inflates_to_are_taken_from_the_budget_while_it_grows() {
+    // A 60 KiB bomb inflates to 4 MiB. Were the inflated bytes not counted,
+    // many connections sending one each at once would hold 4 MiB apiece
+    // whatever the budget says (found: 40 bombs of 63 MiB, 1.9 GB held
+    // by ws_echo against its 256 MiB budget).
+    let budget = MessageBudget::new(16 << 20);
+    let config = Config {
+        max_frame_size: 8 << 20,
+        max_message_size: 8 << 20,
+        budget: Some(budget.clone()),
+        ..Config::default()
+    };
+    let bomb = compressed_client_frame(&vec![0u8; 4 << 20]);
+    assert!(bomb.len() < 64 * 1024);
+    let mut rx = deflate_decoder(&config);
+    assert_eq!(rx.read(&mut &bomb[..]).unwrap(), Message::binary(vec![0u8; 4 << 20]));
+    assert!(
+        budget.peak() >= (4 << 20) - MessageBudget::FREE,
+        "inflating took {} bytes from the budget",
+        budget.peak()
+    );
+    assert_eq!(budget.used(), 0, "given back once the message is complete");
+    // With the budget held by others, the same bomb is refused with 1013
+    // and takes nothing.
+    assert!(budget.try_take((16 << 20) - (1 << 20)));
+    let held = budget.used();
+    match deflate_decoder(&config).read(&mut &bomb[..]) {
+        Err(Error::Protocol(e)) => assert_eq!(e.close_code(), CloseCode::TRY_AGAIN_LATER, "{e}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(budget.used(), held);
+}

@@ -204,7 +204,7 @@ pub fn check_response(head: &ResponseHead, key: &str, protocols: &[String]) -> R
     let protocol = check_upgrade(head, key, protocols)?;
     // 5. No extension we did not ask for (we ask for none).
     match head.headers.get("sec-websocket-extensions") {
-        Some(ext) => Err(HandshakeError::UnrequestedExtension(ext.to_string())),
+        Some(ext) => Err(HandshakeError::UnrequestedExtension(format!("{ext} was not offered"))),
         None => Ok(protocol),
     }
 }
@@ -286,7 +286,9 @@ pub enum HandshakeError {
         /// What the server sent.
         got: String,
     },
-    /// (client) The server enabled an extension we did not offer.
+    /// (client) The server's `Sec-WebSocket-Extensions` answer enabled an
+    /// extension or a parameter the offer did not allow; the text says
+    /// which and why.
     UnrequestedExtension(String),
     /// (client) The server selected a subprotocol we did not offer.
     UnrequestedProtocol(String),
@@ -358,7 +360,7 @@ impl fmt::Display for HandshakeError {
             HandshakeError::AcceptMismatch { expected, got } => {
                 write!(f, "Sec-WebSocket-Accept is {got}, the key requires {expected}")
             }
-            HandshakeError::UnrequestedExtension(e) => write!(f, "server enabled extension {e} that was not offered"),
+            HandshakeError::UnrequestedExtension(e) => write!(f, "server's Sec-WebSocket-Extensions refused: {e}"),
             HandshakeError::UnrequestedProtocol(p) => write!(f, "server selected subprotocol {p} that was not offered"),
             HandshakeError::Url(why) => write!(f, "bad URL: {why}"),
         }
