@@ -368,6 +368,11 @@ fn fan_out(
                     Some(at) => at,
                     None => {
                         let b = compress_batch(&one_by_one, bits, &compression, &shared.stats);
+                        if log::log_enabled!(log::Level::Trace) {
+                            // The copy this group's subscribers get (RSV1 set).
+                            log::trace!("hub: compressed once for window {} bits:", bits.bits());
+                            crate::websocket::conn::trace_encoded(&b.bytes);
+                        }
                         compressed.push((s.group, Arc::new(b)));
                         compressed.len() - 1
                     }
