@@ -420,10 +420,11 @@ fn child_under_fd_limit(test: &str, limit: u32) -> (std::process::Child, SocketA
 
 #[test]
 fn under_a_low_descriptor_limit_clients_past_the_cap_are_refused_not_left_hanging() {
+    const LIMIT: u32 = 300;
     if std::env::var_os("WIRELAB_CHILD").is_some() {
         // The child: a WebSocket echo server (one descriptor a
         // connection: the socket its halves and the server's table share)
-        // under a limit of 200 descriptors, with the default cap of 8,192
+        // under a limit of 300 descriptors, with the default cap of 8,192
         // and the default 17 threads that may wait in accept, a descriptor
         // each. If a connection held more than the one the cap counts,
         // `accept` would run out of descriptors before the cap and the
@@ -445,16 +446,17 @@ fn under_a_low_descriptor_limit_clients_past_the_cap_are_refused_not_left_hangin
     let _one = serial();
     let (mut child, addr) = child_under_fd_limit(
         "under_a_low_descriptor_limit_clients_past_the_cap_are_refused_not_left_hanging",
-        200,
+        LIMIT,
     );
     let url = format!("ws://{addr}/");
     let mut open = Vec::new();
     let mut refused = 0;
-    // The cap 200 descriptors allow at one a connection: 87. Clients past
-    // it must each get a 503 at once; if connections held more descriptors
-    // than the cap counts, the ones near the cap would find `accept` out
-    // of descriptors instead.
-    let cap = ServerConfig::default().connection_cap(Some(200));
+    // The cap 300 descriptors allow at one a connection: 187. Clients past
+    // it must each get a 503 at once. The limit is chosen so that the
+    // descriptors kept aside (113) cannot hide a second descriptor per
+    // connection: at two each, 187 connections would need 374, `accept`
+    // would fail long before the cap, and clients would hang or be cut off.
+    let cap = ServerConfig::default().connection_cap(Some(u64::from(LIMIT)));
     let clients = cap + 40;
     for i in 0..clients {
         let started = Instant::now();
