@@ -28,6 +28,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::{bounded, select, Receiver};
@@ -51,10 +52,10 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 fn main() {
     wirelab::init_logging();
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9003".to_string());
-    // A connection holds its socket and the server's handle of it.
+    // A connection holds one descriptor, its socket: the server's table,
+    // the reader thread and the hub share it (an `Arc`, not a copy).
     let config = ServerConfig {
         name: "tcp-broadcast".to_string(),
-        fds_per_connection: 2,
         ..ServerConfig::default()
     };
     let server = match Server::bind(&addr, config) {
@@ -65,7 +66,7 @@ fn main() {
         }
     };
     let url = format!("tcp://{}", server.local_addr());
-    let (joins, join_rx) = bounded::<TcpStream>(QUEUE);
+    let (joins, join_rx) = bounded::<Arc<TcpStream>>(QUEUE);
     let (lines, line_rx) = bounded::<Vec<u8>>(QUEUE);
     std::thread::Builder::new()
         .name("hub".into())
@@ -77,11 +78,11 @@ fn main() {
     server.run(move |stream, info| {
         let _ = stream.set_read_timeout(None);
         let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
-        let Ok(writer) = stream.try_clone() else { return };
-        if joins.send(writer).is_err() {
+        // The hub writes to the same socket this thread reads from.
+        if joins.send(Arc::clone(&stream)).is_err() {
             return;
         }
-        let mut reader = BufReader::new(stream);
+        let mut reader = BufReader::new(&*stream);
         let mut line = Vec::new();
         loop {
             line.clear();
@@ -104,8 +105,8 @@ fn main() {
 
 /// The hub thread: takes every line that is waiting (up to [`BATCH`] bytes),
 /// then writes them in one `write` to each client, in turn.
-fn hub(joins: &Receiver<TcpStream>, lines: &Receiver<Vec<u8>>) {
-    let mut clients: Vec<TcpStream> = Vec::new();
+fn hub(joins: &Receiver<Arc<TcpStream>>, lines: &Receiver<Vec<u8>>) {
+    let mut clients: Vec<Arc<TcpStream>> = Vec::new();
     let mut batch = Vec::with_capacity(BATCH);
     loop {
         select! {
@@ -125,8 +126,8 @@ fn hub(joins: &Receiver<TcpStream>, lines: &Receiver<Vec<u8>>) {
                 }
                 // Newcomers first, so every line after a join reaches them.
                 clients.extend(joins.try_iter());
-                clients.retain_mut(|c| {
-                    let written = c.write_all(&batch).is_ok();
+                clients.retain(|c| {
+                    let written = (&**c).write_all(&batch).is_ok();
                     if !written {
                         // Its reader thread ends too.
                         let _ = c.shutdown(std::net::Shutdown::Both);

@@ -23,10 +23,9 @@ fn main() {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:7000".to_string());
     let config = ServerConfig {
         refusal: b"server busy, try again\n".to_vec(),
-        // Its log lines say "tcp-echo", and the cap counts what a
-        // connection here holds: the socket and the server's handle of it.
+        // Its log lines say "tcp-echo". A connection holds one descriptor
+        // (the default): its socket, shared with the server's table.
         name: "tcp-echo".to_string(),
-        fds_per_connection: 2,
         ..ServerConfig::default()
     };
     let server = match wirelab::tcp::spawn_echo(&addr, config) {

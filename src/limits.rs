@@ -13,18 +13,20 @@
 //!
 //! | server | messages | unfinished budget | request body | per address | descriptors each |
 //! |---|---|---|---|---|---|
-//! | [`ServerBudget::echo`] (`ws_echo`, Autobahn) | 64 MiB (frames 16 MiB) | 256 MiB | — | no limit | 2 |
-//! | [`ServerBudget::http`] (`http_server`) | — | — | 64 KiB | 64 | 3 |
-//! | [`ServerBudget::chat`] (`chat`) | 16 KiB | not needed | 64 KiB | 64 | 3 |
-//! | [`ServerBudget::ticker`] (`ticker`) | 4 KiB | not needed | — | 64 | 3 |
-//! | [`ServerBudget::broadcast`] (`ws_broadcast`) | 64 KiB | not needed | — | no limit | 2 |
+//! | [`ServerBudget::echo`] (`ws_echo`, Autobahn) | 64 MiB (frames 16 MiB) | 256 MiB | — | no limit | 1 |
+//! | [`ServerBudget::http`] (`http_server`) | — | — | 64 KiB | 64 | 1 |
+//! | [`ServerBudget::chat`] (`chat`) | 16 KiB | not needed | 64 KiB | 64 | 1 |
+//! | [`ServerBudget::ticker`] (`ticker`) | 4 KiB | not needed | — | 64 | 1 |
+//! | [`ServerBudget::broadcast`] (`ws_broadcast`) | 64 KiB | not needed | — | no limit | 1 |
 //!
 //! Messages up to [`MessageBudget::FREE`] never draw on the unfinished
 //! budget, so a server whose messages are smaller needs none. The
 //! connection cap is what the descriptor limit allows once the threads
 //! waiting in `accept` have theirs ([`ServerConfig::connection_cap`]), at
 //! most 8,192. Those threads (at most [`DEFAULT_SPARE_THREADS`] + 1) serve
-//! no connection but keep their stacks. `docs/security.md`
+//! no connection but keep their stacks. A connection's one descriptor is
+//! its socket, which the server's table, the HTTP loop and the WebSocket
+//! share (an `Arc<TcpStream>`, never a copy). `docs/security.md`
 //! lists every limit with what it defends and the measured cost of the
 //! attack it stops.
 
@@ -34,7 +36,10 @@ use std::time::Duration;
 use crate::broadcast::RELAY_MAX_MESSAGE;
 use crate::budget::MessageBudget;
 use crate::http::{HttpConfig, Limits};
-use crate::server::{soft_fd_limit, ServerConfig, DEFAULT_MAX_CONNECTIONS, DEFAULT_SPARE_THREADS, DEFAULT_STACK_SIZE};
+use crate::server::{
+    soft_fd_limit, ServerConfig, DEFAULT_FDS_PER_CONNECTION, DEFAULT_MAX_CONNECTIONS, DEFAULT_SPARE_THREADS,
+    DEFAULT_STACK_SIZE,
+};
 use crate::websocket::{AcceptConfig, Config};
 
 /// The chat's largest WebSocket message: a `say` of 2,000 characters of
@@ -92,7 +97,7 @@ impl ServerBudget {
             name: "ws_echo",
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_per_peer: usize::MAX,
-            fds_per_connection: 2,
+            fds_per_connection: DEFAULT_FDS_PER_CONNECTION,
             max_message: 64 << 20,
             max_frame: 16 << 20,
             unfinished: 256 << 20,
@@ -108,7 +113,7 @@ impl ServerBudget {
             name: "http_server",
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_per_peer: 64,
-            fds_per_connection: 3,
+            fds_per_connection: DEFAULT_FDS_PER_CONNECTION,
             max_message: 0,
             max_frame: 0,
             unfinished: 0,
@@ -124,7 +129,7 @@ impl ServerBudget {
             name: "chat",
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_per_peer: 64,
-            fds_per_connection: 3,
+            fds_per_connection: DEFAULT_FDS_PER_CONNECTION,
             max_message: CHAT_MAX_MESSAGE,
             max_frame: CHAT_MAX_MESSAGE,
             unfinished: 0,
@@ -140,7 +145,7 @@ impl ServerBudget {
             name: "ticker",
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_per_peer: 64,
-            fds_per_connection: 3,
+            fds_per_connection: DEFAULT_FDS_PER_CONNECTION,
             max_message: 4096,
             max_frame: 4096,
             unfinished: 0,
@@ -164,7 +169,7 @@ impl ServerBudget {
             name: "ws_broadcast",
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_per_peer: usize::MAX,
-            fds_per_connection: 2,
+            fds_per_connection: DEFAULT_FDS_PER_CONNECTION,
             max_message: RELAY_MAX_MESSAGE,
             max_frame: RELAY_MAX_MESSAGE,
             unfinished: 0,

@@ -58,19 +58,24 @@ pub fn time_left(deadline: Instant) -> Option<Duration> {
 
 /// A `TcpStream` reader whose reads respect a deadline: before each read the
 /// socket's read timeout is set to the time left (capped by `per_read`).
+///
+/// It holds the socket through an `Arc`, shared with the server's table of
+/// connections and with whoever the connection is handed to (a WebSocket
+/// upgrade, a long poll): one socket, one descriptor, however many hold it.
 #[derive(Debug)]
 pub struct DeadlineStream {
-    stream: TcpStream,
+    stream: Arc<TcpStream>,
     deadline: Option<Instant>,
     per_read: Option<Duration>,
     applied: Option<Option<Duration>>,
 }
 
 impl DeadlineStream {
-    /// Wraps a socket with no deadline.
-    pub fn new(stream: TcpStream) -> DeadlineStream {
+    /// Wraps a socket (owned, or shared: an `Arc<TcpStream>`) with no
+    /// deadline.
+    pub fn new(stream: impl Into<Arc<TcpStream>>) -> DeadlineStream {
         DeadlineStream {
-            stream,
+            stream: stream.into(),
             deadline: None,
             per_read: None,
             applied: None,
@@ -89,8 +94,14 @@ impl DeadlineStream {
         &self.stream
     }
 
+    /// The socket as shared: clone the `Arc` to hand it on without a
+    /// second descriptor.
+    pub fn shared(&self) -> &Arc<TcpStream> {
+        &self.stream
+    }
+
     /// Unwraps the socket.
-    pub fn into_inner(self) -> TcpStream {
+    pub fn into_inner(self) -> Arc<TcpStream> {
         self.stream
     }
 }
@@ -107,7 +118,7 @@ impl Read for DeadlineStream {
             self.stream.set_read_timeout(timeout)?;
             self.applied = Some(timeout);
         }
-        self.stream.read(buf)
+        (&*self.stream).read(buf)
     }
 }
 
@@ -297,7 +308,7 @@ const LINGER_POLL: Duration = Duration::from_millis(5);
 /// received even if a reset follows.
 #[derive(Clone, Debug)]
 pub struct Lingerer {
-    tx: Sender<(TcpStream, Instant)>,
+    tx: Sender<(Arc<TcpStream>, Instant)>,
     held: Arc<AtomicUsize>,
 }
 
@@ -320,7 +331,10 @@ impl Lingerer {
     /// Writes `last_words` without waiting (a few hundred bytes: a fresh
     /// socket's send buffer takes them whole), sends FIN, and closes the
     /// socket gracefully, or at once if every slot is taken. Never blocks.
-    pub fn answer_and_close(&self, stream: TcpStream, last_words: &[u8]) {
+    /// The socket closes when its last holder lets go of it: hand over
+    /// the only one.
+    pub fn answer_and_close(&self, stream: impl Into<Arc<TcpStream>>, last_words: &[u8]) {
+        let stream = stream.into();
         if !answer_without_waiting(&stream, last_words) {
             return;
         }
@@ -380,8 +394,8 @@ fn drain_available(mut stream: &TcpStream) -> bool {
     }
 }
 
-fn linger_loop(rx: &Receiver<(TcpStream, Instant)>, held: &AtomicUsize) {
-    let mut closing: Vec<(TcpStream, Instant)> = Vec::new();
+fn linger_loop(rx: &Receiver<(Arc<TcpStream>, Instant)>, held: &AtomicUsize) {
+    let mut closing: Vec<(Arc<TcpStream>, Instant)> = Vec::new();
     loop {
         if closing.is_empty() {
             // Nothing to look after: sleep until a socket comes.

@@ -110,7 +110,7 @@ fn full_server() -> (wirelab::server::ServerHandle, Vec<TcpStream>) {
         ..ServerConfig::default()
     };
     let server = Server::bind("127.0.0.1:0", config).unwrap().spawn(|stream, _| {
-        let _ = (&stream).read(&mut [0u8; 1]);
+        let _ = (&*stream).read(&mut [0u8; 1]);
     });
     let addr = server.local_addr();
     let holders: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(addr).unwrap()).collect();
@@ -420,27 +420,25 @@ fn child_under_fd_limit(test: &str, limit: u32) -> (std::process::Child, SocketA
 
 #[test]
 fn under_a_low_descriptor_limit_clients_past_the_cap_are_refused_not_left_hanging() {
+    const LIMIT: u32 = 300;
     if std::env::var_os("WIRELAB_CHILD").is_some() {
-        // The child: a WebSocket echo server (2 descriptors a connection:
-        // the socket its halves share, the server's handle) under a limit
-        // of 200 descriptors, with the default cap of 8,192 and the
-        // default 17 threads that may wait in accept, a descriptor each.
-        let server = Server::bind(
-            "127.0.0.1:0",
-            ServerConfig {
-                fds_per_connection: 2,
-                ..ServerConfig::default()
-            },
-        )
-        .unwrap()
-        .spawn(|stream, _| {
-            let Ok(mut ws) = websocket::accept(stream) else { return };
-            while let Ok(m) = ws.read() {
-                if m.is_data() && ws.send(m).is_err() {
-                    break;
+        // The child: a WebSocket echo server (one descriptor a
+        // connection: the socket its halves and the server's table share)
+        // under a limit of 300 descriptors, with the default cap of 8,192
+        // and the default 17 threads that may wait in accept, a descriptor
+        // each. If a connection held more than the one the cap counts,
+        // `accept` would run out of descriptors before the cap and the
+        // clients past that point would hang or be cut off, not refused.
+        let server = Server::bind("127.0.0.1:0", ServerConfig::default())
+            .unwrap()
+            .spawn(|stream, _| {
+                let Ok(mut ws) = websocket::accept(stream) else { return };
+                while let Ok(m) = ws.read() {
+                    if m.is_data() && ws.send(m).is_err() {
+                        break;
+                    }
                 }
-            }
-        });
+            });
         println!("serving on {}", server.local_addr());
         let _ = std::io::stdin().read(&mut [0u8; 1]);
         return;
@@ -448,13 +446,19 @@ fn under_a_low_descriptor_limit_clients_past_the_cap_are_refused_not_left_hangin
     let _one = serial();
     let (mut child, addr) = child_under_fd_limit(
         "under_a_low_descriptor_limit_clients_past_the_cap_are_refused_not_left_hanging",
-        200,
+        LIMIT,
     );
     let url = format!("ws://{addr}/");
     let mut open = Vec::new();
     let mut refused = 0;
-    // 80 clients: more than 200 descriptors can serve at 2 each.
-    for i in 0..80 {
+    // The cap 300 descriptors allow at one a connection: 187. Clients past
+    // it must each get a 503 at once. The limit is chosen so that the
+    // descriptors kept aside (113) cannot hide a second descriptor per
+    // connection: at two each, 187 connections would need 374, `accept`
+    // would fail long before the cap, and clients would hang or be cut off.
+    let cap = ServerConfig::default().connection_cap(Some(u64::from(LIMIT)));
+    let clients = cap + 40;
+    for i in 0..clients {
         let started = Instant::now();
         match websocket::connect_with(
             &url,
@@ -480,8 +484,8 @@ fn under_a_low_descriptor_limit_clients_past_the_cap_are_refused_not_left_hangin
             started.elapsed()
         );
     }
-    assert!(open.len() >= 20, "only {} served", open.len());
-    assert!(refused > 0, "all 80 served: the limit was not reached");
+    assert_eq!(open.len(), cap, "served, with a cap of {cap}");
+    assert_eq!(refused, clients - cap, "refused with 503");
     // They leave; a control client is served.
     drop(open);
     let deadline = Instant::now() + WAIT;

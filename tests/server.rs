@@ -126,7 +126,7 @@ fn spare_threads_waiting_in_accept_take_no_connection_slot() {
         // The first five end at once, leaving spare threads in accept();
         // the later ones are held until their client closes.
         if info.id > 5 {
-            let _ = (&stream).read(&mut [0u8; 1]);
+            let _ = (&*stream).read(&mut [0u8; 1]);
         }
     });
     let addr = server.local_addr();

@@ -80,9 +80,9 @@ fn servers_here_turn_nagle_off_on_every_accepted_socket() {
     // a pong, a chat message, a response head. ServerConfig::nodelay is
     // true by default, and the accept loop applies it to each socket.
     let report_nodelay = |config: ServerConfig| {
-        let handle = Server::bind("127.0.0.1:0", config).unwrap().spawn(|mut stream, _| {
+        let handle = Server::bind("127.0.0.1:0", config).unwrap().spawn(|stream, _| {
             let on = stream.nodelay().unwrap();
-            let _ = stream.write_all(&[u8::from(on)]);
+            let _ = (&*stream).write_all(&[u8::from(on)]);
         });
         let mut client = TcpStream::connect(handle.local_addr()).unwrap();
         client.set_read_timeout(Some(WAIT)).unwrap();

@@ -303,7 +303,8 @@ fn subprotocol_is_negotiated_from_the_clients_offer() {
 fn the_client_refuses_a_server_that_does_not_speak_websocket() {
     // A plain HTTP server answering 200 to everything.
     let server = Server::bind("127.0.0.1:0", ServerConfig::default()).unwrap();
-    let server = server.spawn(|mut stream, _| {
+    let server = server.spawn(|stream, _| {
+        let mut stream = &*stream;
         let mut buf = [0u8; 1024];
         let _ = stream.read(&mut buf);
         let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi");

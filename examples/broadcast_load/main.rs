@@ -57,11 +57,12 @@
 //! The client side of the protocols is written here from scratch (a
 //! handshake request, masked frames, lines), so the figures do not depend on
 //! the code under test. A benchmark: it prints figures and asserts nothing.
-//! Each client is one file descriptor here and two in the server (its
-//! socket, and the server's handle to shut it down): the server started
-//! here inherits the limit of the shell, and serves at most
-//! (`ulimit -n` − 113) ÷ 2 clients, 9 943 under a limit of 20 000. It
-//! says so before it starts.
+//! Each client is one file descriptor here and one in the server (its
+//! socket, which the server's table shares with the WebSocket to shut it
+//! down; the table kept a copy, a second descriptor, before): the server
+//! started here inherits the limit of the shell, and serves at most
+//! `ulimit -n` − 113 clients, 19 887 under a limit of 20 000. It says so
+//! before it starts.
 //!
 //! | file | what |
 //! |---|---|

@@ -104,12 +104,11 @@ pub fn start_target(o: &Options) -> Target {
     }
 }
 
-/// Descriptors each connection holds in `serve`: its socket, and the
-/// server's handle to shut it down (the WebSocket's reading and writing
-/// halves share the socket). `ServerConfig`'s default, 3, is for servers
-/// that also lend a handle to an HTTP handler; left at 3, the connection
-/// cap under a limit of 20 000 descriptors would be 6 629, not 9 943.
-pub const RELAY_FDS_PER_CONNECTION: usize = 2;
+/// Descriptors each connection holds in `serve`: one, its socket, which
+/// the server's table and the WebSocket's reading and writing halves share.
+/// (It was two while the table kept a copy made with `try_clone`: under a
+/// limit of 20 000 descriptors, 9 943 subscribers at most.)
+pub const RELAY_FDS_PER_CONNECTION: usize = wirelab::server::DEFAULT_FDS_PER_CONNECTION;
 
 /// The first argument that makes this program the server under test instead.
 pub const SERVE: &str = "serve";

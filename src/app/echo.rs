@@ -15,6 +15,7 @@
 //! held is answered with 1013 (try again later).
 
 use std::net::TcpStream;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::budget::MessageBudget;
@@ -25,7 +26,7 @@ use crate::websocket::{self, AcceptConfig, CloseCode, CloseFrame, Error, Message
 /// connection limits and shared budget), then every text and binary
 /// message back. A connection with no message for `idle` is closed with
 /// 1001 (going away); the wait is for a whole message, not for each read.
-pub fn serve_echo(stream: TcpStream, info: &ConnInfo, options: &AcceptConfig, idle: Duration) {
+pub fn serve_echo(stream: Arc<TcpStream>, info: &ConnInfo, options: &AcceptConfig, idle: Duration) {
     let mut ws = match websocket::accept_with(stream, options) {
         Ok(ws) => ws,
         Err(e) => {

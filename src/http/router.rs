@@ -37,8 +37,9 @@ pub struct Request {
     pub params: Vec<(String, String)>,
     /// The client's address.
     pub peer: SocketAddr,
-    /// The connection, for [`Request::client_gone`]; `None` when the request
-    /// did not come from a socket.
+    /// The connection (shared with the server, not a copy), for
+    /// [`Request::client_gone`]; `None` when the request did not come from
+    /// a socket.
     conn: Option<Arc<TcpStream>>,
 }
 
@@ -151,8 +152,10 @@ impl Request {
 pub struct Upgrade {
     /// The request head (for `websocket::upgrade`).
     pub head: RequestHead,
-    /// The connected socket, read timeout reset to none.
-    pub stream: TcpStream,
+    /// The connected socket, read timeout reset to none: shared with the
+    /// server's table (one descriptor), and closed when the last holder
+    /// drops it. [`crate::websocket::upgrade`] takes it as it is.
+    pub stream: Arc<TcpStream>,
     /// Bytes that arrived after the head (for example the first frames).
     pub leftover: Vec<u8>,
     /// Who is connected.

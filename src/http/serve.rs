@@ -78,8 +78,8 @@ impl Default for HttpConfig {
             wire_headers: false,
             server: ServerConfig {
                 name: "http".into(),
-                // The socket, the server's handle, a handler's handle.
-                fds_per_connection: 3,
+                // One descriptor a connection: the socket, shared by the
+                // server's table, this loop and a handler given it.
                 ..ServerConfig::default()
             },
         }
@@ -96,7 +96,7 @@ impl Default for HttpConfig {
 pub const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(2);
 
 /// Serves HTTP on one connection until it closes; see the module docs.
-pub fn serve_connection(stream: TcpStream, info: ConnInfo, router: &Router, config: &HttpConfig) {
+pub fn serve_connection(stream: Arc<TcpStream>, info: ConnInfo, router: &Router, config: &HttpConfig) {
     let mut reader = BufReader::new(DeadlineStream::new(stream));
     // Whether a response has gone out on this connection: only then is a
     // wait for the next request idleness that a full server may end.
@@ -245,16 +245,11 @@ fn exchange(
 
     let response = match found {
         Found::Route(Target::Upgrade(handler), _) => {
-            // The handler gets its own handle of the socket and the bytes
-            // already buffered; ours is dropped when this loop returns.
+            // The handler gets the socket (shared: the same descriptor)
+            // and the bytes already buffered; this loop's share is dropped
+            // when it returns.
             let leftover = reader.buffer().to_vec();
-            let stream = match reader.get_ref().get_ref().try_clone() {
-                Ok(stream) => stream,
-                Err(e) => {
-                    log::error!("{info}: cannot hand the connection over: {e}");
-                    return Outcome::Done;
-                }
-            };
+            let stream = Arc::clone(reader.get_ref().shared());
             let _ = stream.set_read_timeout(None);
             handler(Upgrade {
                 head,
@@ -269,13 +264,10 @@ fn exchange(
             Response::new(200).with_pieces(content_type, vec![Piece::Static(body)])
         }
         Found::Route(Target::Handler(handler), params) => {
-            // A handle of the socket, so that a handler holding the request
+            // The socket, shared, so that a handler holding the request
             // (a long poll) can see the client leave.
-            let conn = reader.get_ref().get_ref().try_clone().ok().map(Arc::new);
-            let request = match conn {
-                Some(conn) => Request::from_conn(head, body, params, info.peer, conn),
-                None => Request::new(head, body, params, info.peer),
-            };
+            let conn = Arc::clone(reader.get_ref().shared());
+            let request = Request::from_conn(head, body, params, info.peer, conn);
             let response = handler(&request);
             return respond(reader, info, &request.head, response, true, config);
         }
@@ -411,7 +403,7 @@ impl HttpServer {
     }
 
     /// The connection handler, for [`Server::spawn`] or [`Server::run`].
-    pub fn handler(&self) -> impl Fn(TcpStream, ConnInfo) + Send + Sync + 'static {
+    pub fn handler(&self) -> impl Fn(Arc<TcpStream>, ConnInfo) + Send + Sync + 'static {
         let router = Arc::clone(&self.router);
         let config = Arc::clone(&self.config);
         move |stream, info| serve_connection(stream, info, &router, &config)

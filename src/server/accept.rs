@@ -72,9 +72,18 @@ impl Server {
     /// `handler` runs for every admitted connection, on the thread that
     /// accepted it, with the connected socket (timeouts and `TCP_NODELAY`
     /// already set); another thread is waiting in `accept` by then.
+    ///
+    /// The socket comes as an `Arc<TcpStream>`: the server's table keeps a
+    /// share of the same socket to shut it down when the server stops (one
+    /// descriptor for both, see [`super::table`]). Read and write it
+    /// through a reference (`let mut s = &*stream;` then `s.read(..)`,
+    /// `s.write_all(..)`: std implements both for `&TcpStream`), clone the
+    /// `Arc` to give it to another thread, and pass it as it is to
+    /// [`crate::websocket::accept`]. It closes when the last holder drops
+    /// it; to end the connection sooner, `shutdown` it.
     pub fn spawn<H>(mut self, handler: H) -> ServerHandle
     where
-        H: Fn(TcpStream, ConnInfo) + Send + Sync + 'static,
+        H: Fn(Arc<TcpStream>, ConnInfo) + Send + Sync + 'static,
     {
         let limit = soft_fd_limit();
         let cap = self.config.connection_cap(limit);
@@ -111,7 +120,7 @@ impl Server {
     /// the examples use: they run until Ctrl-C.
     pub fn run<H>(self, handler: H)
     where
-        H: Fn(TcpStream, ConnInfo) + Send + Sync + 'static,
+        H: Fn(Arc<TcpStream>, ConnInfo) + Send + Sync + 'static,
     {
         let handle = self.spawn(handler);
         handle.wait();
@@ -223,7 +232,7 @@ impl Drop for ServerHandle {
 pub(super) struct Shared {
     pub(super) stop: AtomicBool,
     pub(super) next_id: AtomicU64,
-    /// Every live connection, with a handle of its socket so shutdown
+    /// Every live connection, with a share of its socket so shutdown
     /// (or eviction) can unblock it.
     live: Mutex<Table>,
     turns: Mutex<Turns>,

@@ -32,7 +32,9 @@
 //! - a cap on concurrent connections that is *true*: no higher than the
 //!   descriptor limit allows ([`descriptor_cap`], after the descriptor each
 //!   thread waiting in `accept` holds), since past that limit `accept`
-//!   fails and clients wait unanswered in the backlog;
+//!   fails and clients wait unanswered in the backlog. A connection costs
+//!   one descriptor: the handler and the server's table share one socket
+//!   (an `Arc<TcpStream>`) rather than each holding a copy (see [`table`]);
 //! - a share per address ([`ServerConfig::max_per_peer`]), and idle
 //!   keep-alive connections closed first when the server is full
 //!   ([`mark_idle`]), so that nobody can hold the server shut cheaply;
@@ -65,7 +67,10 @@
 //! // An echo server: each connection gets its own thread running this closure.
 //! let server = Server::bind("127.0.0.1:0", ServerConfig::default()).unwrap();
 //! println!("listening on {}", server.local_addr());
-//! let handle = server.spawn(|mut stream, _conn| {
+//! let handle = server.spawn(|stream, _conn| {
+//!     // The socket is shared with the server (one descriptor): read and
+//!     // write it through a reference.
+//!     let mut stream = &*stream;
 //!     let mut buf = [0u8; 4096];
 //!     while let Ok(n) = stream.read(&mut buf) {
 //!         if n == 0 || stream.write_all(&buf[..n]).is_err() {

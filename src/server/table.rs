@@ -17,6 +17,15 @@
 //!    could be held shut by connections that send one request every few
 //!    seconds. Otherwise: refused.
 //!
+//! The table holds each connection's socket so that it can shut it down
+//! (a server that stops, an idle connection evicted): the *same* socket the
+//! connection's thread serves, shared through an `Arc<TcpStream>`. A socket
+//! shared by reference costs one descriptor however many hold it (`Read`,
+//! `Write` and `shutdown` all work on `&TcpStream`); a copy made with
+//! `try_clone` (a `dup`) costs a descriptor more, halves the connections a
+//! descriptor limit allows, and keeps the connection open until every copy
+//! is closed.
+//!
 //! [`ServerConfig::max_per_peer`]: super::ServerConfig::max_per_peer
 
 use std::cell::RefCell;
@@ -52,8 +61,10 @@ type IdleSince = Arc<AtomicU64>;
 
 #[derive(Debug)]
 struct Entry {
-    /// A handle of the socket, to shut it down (server shutdown, eviction).
-    stream: TcpStream,
+    /// The connection's socket, shared with the thread that serves it (the
+    /// same descriptor, not a copy): to shut it down (server shutdown,
+    /// eviction).
+    stream: Arc<TcpStream>,
     peer: PeerKey,
     idle: IdleSince,
 }
@@ -115,13 +126,14 @@ impl Table {
         self.per_peer.get(&peer).copied().unwrap_or(0)
     }
 
-    /// Admits connection `id` (a handle of its socket in `stream`) if the
-    /// rules allow, evicting the longest-idle connection if that is what
-    /// makes room. Returns the mark its thread uses to say it is idle.
+    /// Admits connection `id` (its socket in `stream`, which the table
+    /// then shares) if the rules allow, evicting the longest-idle
+    /// connection if that is what makes room. Returns the mark its thread
+    /// uses to say it is idle.
     pub fn admit(
         &mut self,
         id: u64,
-        stream: TcpStream,
+        stream: &Arc<TcpStream>,
         peer: PeerKey,
         cap: usize,
         per_peer: usize,
@@ -155,7 +167,7 @@ impl Table {
         self.entries.insert(
             id,
             Entry {
-                stream,
+                stream: Arc::clone(stream),
                 peer,
                 idle: Arc::clone(&idle),
             },
@@ -178,11 +190,12 @@ impl Table {
         Some(entry)
     }
 
-    /// Connection `id` ended. Returns the table's handle of its socket
-    /// (`None` if it was evicted), for the caller to close once the table
-    /// is unlocked: closing a connection's last descriptor does TCP's
-    /// teardown, too long to hold up the thread admitting the next one.
-    pub fn release(&mut self, id: u64) -> Option<TcpStream> {
+    /// Connection `id` ended. Returns the table's share of its socket
+    /// (`None` if it was evicted), for the caller to drop once the table
+    /// is unlocked: if the handler has let go of the socket already, that
+    /// drop closes its descriptor, which does TCP's teardown, too long to
+    /// hold up the thread admitting the next one.
+    pub fn release(&mut self, id: u64) -> Option<Arc<TcpStream>> {
         self.remove(id).map(|entry| entry.stream)
     }
 
@@ -254,9 +267,9 @@ mod tests {
     use super::*;
     use std::net::{Ipv4Addr, Ipv6Addr, TcpListener};
 
-    fn socket() -> TcpStream {
+    fn socket() -> Arc<TcpStream> {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        TcpStream::connect(listener.local_addr().unwrap()).unwrap()
+        Arc::new(TcpStream::connect(listener.local_addr().unwrap()).unwrap())
     }
 
     fn key(ip: &str) -> PeerKey {
@@ -279,20 +292,20 @@ mod tests {
     fn one_address_gets_at_most_its_share_and_a_full_table_evicts_the_longest_idle() {
         let mut table = Table::default();
         let (a, b) = (key("10.0.0.1"), key("10.0.0.2"));
-        let m1 = table.admit(1, socket(), a, 3, 2).unwrap();
-        let _m2 = table.admit(2, socket(), a, 3, 2).unwrap();
-        assert_eq!(table.admit(3, socket(), a, 3, 2).unwrap_err(), Refused::PeerFull);
-        let m3 = table.admit(3, socket(), b, 3, 2).unwrap();
+        let m1 = table.admit(1, &socket(), a, 3, 2).unwrap();
+        let _m2 = table.admit(2, &socket(), a, 3, 2).unwrap();
+        assert_eq!(table.admit(3, &socket(), a, 3, 2).unwrap_err(), Refused::PeerFull);
+        let m3 = table.admit(3, &socket(), b, 3, 2).unwrap();
         // Full, nobody idle: refused.
-        assert_eq!(table.admit(4, socket(), b, 3, 2).unwrap_err(), Refused::Full);
+        assert_eq!(table.admit(4, &socket(), b, 3, 2).unwrap_err(), Refused::Full);
         // Idle only from a time to come (a grace running): not yet.
         m1.idle.store(60_000, Ordering::SeqCst);
-        assert_eq!(table.admit(4, socket(), b, 3, 2).unwrap_err(), Refused::Full);
+        assert_eq!(table.admit(4, &socket(), b, 3, 2).unwrap_err(), Refused::Full);
         // Two idle: the one idle longer goes.
         std::thread::sleep(std::time::Duration::from_millis(10));
         m1.idle.store(5, Ordering::SeqCst);
         m3.idle.store(9, Ordering::SeqCst);
-        table.admit(4, socket(), key("10.0.0.3"), 3, 2).unwrap();
+        table.admit(4, &socket(), key("10.0.0.3"), 3, 2).unwrap();
         assert_eq!(table.len(), 3);
         assert_eq!(table.from_peer(a), 1, "connection 1 was evicted");
         assert_eq!(table.evictions(), 1);

@@ -54,7 +54,7 @@ pub(super) struct Turns {
     pub(super) waiting: usize,
 }
 
-type Handler = dyn Fn(TcpStream, ConnInfo) + Send + Sync + 'static;
+type Handler = dyn Fn(Arc<TcpStream>, ConnInfo) + Send + Sync + 'static;
 
 /// What a server's threads share: the listener, the settings, the handler.
 pub(super) struct Acceptor {
@@ -224,14 +224,8 @@ impl Acceptor {
         };
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let info = ConnInfo { id, peer, local };
-        let handle = match stream.try_clone() {
-            Ok(handle) => handle,
-            Err(e) => {
-                log::error!("{info}: try_clone failed: {e}");
-                self.lingerer.answer_and_close(stream, &self.config.refusal);
-                return None;
-            }
-        };
+        // One socket for the table and the handler: shared, not copied.
+        let stream = Arc::new(stream);
         let admitted = {
             let mut live = self.shared.live();
             // Under the lock shutdown closes live sockets with: closed, or not served.
@@ -241,7 +235,7 @@ impl Acceptor {
             let evictions = live.evictions();
             let admitted = live.admit(
                 id,
-                handle,
+                &stream,
                 PeerKey::of(peer.ip()),
                 self.shared.max_connections,
                 self.config.max_per_peer,
@@ -287,8 +281,9 @@ impl Acceptor {
 
     /// Turns a connection away: its refusal written at once by this thread
     /// (no queue to overflow, no client left without an answer), its
-    /// socket closed gracefully by the lingerer.
-    fn refuse(&self, stream: TcpStream, info: &ConnInfo, why: Refused) {
+    /// socket closed gracefully by the lingerer. `stream` is the only
+    /// holder of the socket: the table never took it, or let it go.
+    fn refuse(&self, stream: Arc<TcpStream>, info: &ConnInfo, why: Refused) {
         let (message, counter) = match why {
             Refused::Full => (&self.config.refusal, &self.shared.stats.refused_full),
             Refused::PeerFull => (&self.config.peer_refusal, &self.shared.stats.refused_peer),
@@ -376,16 +371,17 @@ struct LiveGuard {
 
 impl Drop for LiveGuard {
     fn drop(&mut self) {
-        // Closed once the lock is released (see `Table::release`).
-        let handle = self.shared.live().release(self.id);
-        drop(handle);
+        // The table's share of the socket, dropped once the lock is
+        // released: the last holder's drop closes it (see `Table::release`).
+        let share = self.shared.live().release(self.id);
+        drop(share);
     }
 }
 
 /// An admitted connection: its socket, its info, its idle mark, its place
 /// in the table.
 struct Job {
-    stream: TcpStream,
+    stream: Arc<TcpStream>,
     info: ConnInfo,
     mark: IdleMark,
     _guard: LiveGuard,

@@ -13,8 +13,9 @@ pub const ECHO_BUFFER: usize = 16 * 1024;
 /// Echoes every byte back until the client closes its sending side (or the
 /// connection fails or stays silent past the socket's read timeout); then
 /// closes. Handles hostile input by construction: a fixed buffer, no
-/// parsing.
-pub fn echo(mut stream: TcpStream, info: ConnInfo) -> io::Result<u64> {
+/// parsing. The socket is borrowed: `&TcpStream` reads and writes, so the
+/// server's shared socket serves as it is, with no copy of its descriptor.
+pub fn echo(mut stream: &TcpStream, info: ConnInfo) -> io::Result<u64> {
     log::info!("{info}: connected (local {}, peer {})", info.local, info.peer);
     let mut buf = vec![0u8; ECHO_BUFFER];
     let mut total = 0u64;
@@ -39,6 +40,6 @@ pub fn echo(mut stream: TcpStream, info: ConnInfo) -> io::Result<u64> {
 pub fn spawn_echo(addr: impl ToSocketAddrs, config: ServerConfig) -> io::Result<ServerHandle> {
     let server = Server::bind(addr, config)?;
     Ok(server.spawn(|stream, info| {
-        let _ = echo(stream, info);
+        let _ = echo(&stream, info);
     }))
 }

@@ -12,7 +12,10 @@
 //!
 //! Both use the same socket, one file descriptor: std implements `Read`
 //! and `Write` for `&TcpStream` (a socket's two directions need no
-//! exclusive access), so the halves share it through an `Arc`.
+//! exclusive access), so the halves share it through an `Arc`. A server
+//! shares the same `Arc` with its table of connections (to shut it down
+//! when it stops), so a connection served here costs one descriptor in
+//! all.
 //!
 //! The reader must sometimes write: a pong for every ping (§5.5.2), a close
 //! frame in reply to the peer's (§5.5.1), a close frame with an error code
@@ -201,11 +204,12 @@ pub struct WebSocket {
 }
 
 impl WebSocket {
-    /// Wraps a socket on which the opening handshake has already happened.
+    /// Wraps a socket on which the opening handshake has already happened:
+    /// a `TcpStream`, or an `Arc<TcpStream>` shared with a server.
     /// `leftover` is what was read past the handshake (frames the peer sent
     /// right behind it).
     pub fn from_upgraded(
-        stream: TcpStream,
+        stream: impl Into<Arc<TcpStream>>,
         role: Role,
         config: &Config,
         leftover: &[u8],
@@ -218,7 +222,7 @@ impl WebSocket {
     /// handshake agreed on it: the parameters, and our own options (level,
     /// threshold) for what we send.
     pub fn from_negotiated(
-        stream: TcpStream,
+        stream: impl Into<Arc<TcpStream>>,
         role: Role,
         config: &Config,
         leftover: &[u8],
@@ -226,7 +230,7 @@ impl WebSocket {
         deflate: Option<(&DeflateParams, &Compression)>,
     ) -> Result<WebSocket> {
         // One file descriptor for both halves (see the module docs).
-        let stream = Arc::new(stream);
+        let stream = stream.into();
         let writer = Writer::new(&stream, role, deflate);
         let mut decoder = Decoder::new(role, config, leftover);
         if let Some((params, _)) = deflate {

@@ -4,9 +4,18 @@
 //! The rules themselves are in [`super::handshake`], pure functions on
 //! parsed heads; this file adds the socket: a deadline on the request, the
 //! error response and a graceful close for a refused one.
+//!
+//! Each function takes the socket as `impl Into<Arc<TcpStream>>`: a
+//! `TcpStream` of your own (from `TcpListener::accept`), or the
+//! `Arc<TcpStream>` a [`crate::server::Server`] handler or an
+//! [`crate::http::Upgrade`] is given, which the server shares to shut the
+//! connection down. Either way the connection keeps one descriptor: a
+//! socket shared by reference is one socket, where `try_clone` would make a
+//! second descriptor that holds the connection open until both are closed.
 
 use std::io::{BufReader, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::config::{Config, Role};
@@ -67,14 +76,15 @@ impl Default for AcceptConfig {
 
 /// Accepts a WebSocket connection on a fresh socket with the default
 /// settings; see [`accept_with`].
-pub fn accept(stream: TcpStream) -> Result<WebSocket> {
+pub fn accept(stream: impl Into<Arc<TcpStream>>) -> Result<WebSocket> {
     accept_with(stream, &AcceptConfig::default())
 }
 
 /// Reads an opening handshake from a fresh socket and answers it: `101` and
 /// a [`WebSocket`], or the HTTP error response that says what was wrong
 /// (400, 403, 405, 426, 431...) and the error.
-pub fn accept_with(stream: TcpStream, config: &AcceptConfig) -> Result<WebSocket> {
+pub fn accept_with(stream: impl Into<Arc<TcpStream>>, config: &AcceptConfig) -> Result<WebSocket> {
+    let stream = stream.into();
     let socket_timeout = stream.read_timeout()?;
     let mut timed = DeadlineStream::new(stream);
     timed.set_limits(Some(Instant::now() + config.handshake_timeout), socket_timeout);
@@ -99,7 +109,13 @@ pub fn accept_with(stream: TcpStream, config: &AcceptConfig) -> Result<WebSocket
 /// Completes a handshake whose request head was already read (by an HTTP
 /// server that routes `/ws` here): checks it, writes the answer, and on
 /// success wraps the socket. `leftover` holds bytes read past the head.
-pub fn upgrade(mut stream: TcpStream, head: &RequestHead, leftover: &[u8], config: &AcceptConfig) -> Result<WebSocket> {
+pub fn upgrade(
+    stream: impl Into<Arc<TcpStream>>,
+    head: &RequestHead,
+    leftover: &[u8],
+    config: &AcceptConfig,
+) -> Result<WebSocket> {
+    let stream = stream.into();
     match handshake::check_request(head, &config.handshake) {
         Ok(accepted) => {
             let deflate = config
@@ -109,7 +125,7 @@ pub fn upgrade(mut stream: TcpStream, head: &RequestHead, leftover: &[u8], confi
             if let Some(params) = &deflate {
                 response = extension::with_extension_header(response, &params.response());
             }
-            stream.write_all(&response)?;
+            (&*stream).write_all(&response)?;
             log::debug!(
                 "{} upgraded to WebSocket{}",
                 head.target,
